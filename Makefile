@@ -1,0 +1,29 @@
+# The README's two commands: `make demo` and `make test`. Both set up .venv first.
+VENV ?= .venv
+PYTHON ?= python3
+BIN = $(VENV)/bin
+export HF_HUB_OFFLINE = 1
+
+.PHONY: setup demo test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch + torchvision first, as a matched pair (an unpinned torchvision breaks timm/transformers)
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+demo: setup  ## score the default model on the built-in synthetic data
+	$(BIN)/bench run
+
+test: setup  ## the test suite, then a quick pass over the benchmarks
+	$(BIN)/pytest
+	$(BIN)/pytest benchmarks --benchmark-disable -q
+
+bench: setup  ## full-size benchmarks (minutes)
+	$(BIN)/pytest benchmarks --benchmark-only
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .benchmarks

@@ -1,0 +1,192 @@
+"""The ``bench`` command: parses arguments and hands over to ``brainbench.core``."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .core.config import Config
+from .core.errors import BrainbenchError
+from .core.formatting import FORMATS, render
+from .core.registry import KINDS, get_registry
+from .core.results import ResultStore
+
+DEFAULT_MODEL = "dinov3-small@init"
+DEFAULT_DATASET = "synthetic-fmri"
+DEFAULT_METRIC = "encoding"
+
+
+class BenchGroup(click.Group):
+    """Shows a :class:`BrainbenchError` as one sentence, without a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrainbenchError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
+    """``--set metric.folds=3`` → {"metric": {"folds": 3}}; values are read as JSON when they parse."""
+    out: dict[str, dict] = {"model": {}, "dataset": {}, "metric": {}}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        target, dot, name = key.partition(".")
+        if not sep or not dot or target not in out or not name:
+            raise click.BadParameter(f"{item!r}: use TARGET.OPTION=VALUE with TARGET model, dataset or metric",
+                                     param_hint="--set")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[target][name] = value
+    return out
+
+
+@click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="brainbench")
+def main():
+    """brainbench: how brain-like are a vision model's representations?
+
+    \b
+    Example:
+        bench run --model dinov3-small@init --dataset synthetic-fmri --metric encoding
+    """
+
+
+@main.command(name="list")
+@click.argument("kind", required=False, type=click.Choice(KINDS))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_(kind, as_json):
+    """List registered models, datasets and metrics, and plugins that failed to load.
+
+    \b
+    Example:
+        bench list models
+    """
+    registry = get_registry()
+    kinds = [kind] if kind else list(KINDS)
+    if as_json:
+        data = {k: [registry.specs[k][n].to_json() for n in registry.names(k)] for k in kinds}
+        data["errors"] = [vars(e) for e in registry.errors]
+        click.echo(json.dumps(data, indent=2))
+        return
+    for k in kinds:
+        click.secho(f"{k}:", bold=True)
+        for name in registry.names(k):
+            spec = registry.specs[k][name]
+            extra = spec.metadata.get("parameters")
+            size = f"  [{extra / 1e6:,.1f}M params]" if isinstance(extra, (int, float)) else ""
+            click.echo(f"  {name:<22} {spec.description}{size}")
+    if registry.errors:
+        click.secho("plugins that failed to load:", bold=True, fg="red")
+        for error in registry.errors:
+            click.echo(f"  {error.plugin} ({error.source}): {error.error}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info(name, as_json):
+    """Show what is known about one model, dataset or metric.
+
+    \b
+    Example:
+        bench info dinov3-large
+    """
+    spec = get_registry().find(name)
+    if as_json:
+        click.echo(json.dumps(spec.to_json(), indent=2))
+        return
+    click.echo(f"{spec.name} ({spec.kind[:-1]}, from {spec.source})")
+    click.echo(f"  {spec.description}")
+    for key, value in spec.metadata.items():
+        click.echo(f"  {key}: {value}")
+
+
+@main.command()
+@click.option("--model", "-m", "models", multiple=True, metavar="NAME[@CHECKPOINT]",
+              help=f"Model to score (repeatable). Default: {DEFAULT_MODEL}.")
+@click.option("--dataset", "-d", "datasets", multiple=True, help=f"Dataset (repeatable). Default: {DEFAULT_DATASET}.")
+@click.option("--metric", "-x", "metrics", multiple=True, help=f"Metric (repeatable). Default: {DEFAULT_METRIC}.")
+@click.option("--subject", "-s", "subjects", multiple=True, help="Subject to score (repeatable). Default: all.")
+@click.option("--device", default=None, help="auto (CUDA when present), cpu, cuda or cuda:N.")
+@click.option("--pooling", default="mean", show_default=True, type=click.Choice(["mean", "cls", "cls+mean", "all"]),
+              help="How a layer's tokens become one feature vector.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
+@click.option("--set", "sets", multiple=True, metavar="TARGET.OPTION=VALUE",
+              help="Plugin option, e.g. metric.folds=3, dataset.n_images=100, model.seed=1.")
+@click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(FORMATS))
+@click.option("--db", default=None, help="Results database (default: <home>/results.db).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress messages.")
+def run(models, datasets, metrics, subjects, device, pooling, batch_size, sets, fmt, db, quiet):
+    """Score models on datasets with metrics; store and print the results.
+
+    \b
+    Examples:
+        bench run                                   # dinov3-small@init × synthetic-fmri × encoding
+        bench run -m dinov3-tiny@init -d synthetic-meg -x encoding --format json
+    """
+    from .core.runner import RunOptions, run as run_all
+
+    config = Config(db=db, device=device)
+    plugin_options = _parse_sets(sets)
+    options = RunOptions(subjects=list(subjects) or None, pooling=pooling, device=config.get("device"),
+                         batch_size=batch_size, model_options=plugin_options["model"],
+                         dataset_options=plugin_options["dataset"], metric_options=plugin_options["metric"],
+                         progress=not quiet)
+    echo = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    with ResultStore(config.db_path) as store:
+        rows = run_all(models or [DEFAULT_MODEL], datasets or [DEFAULT_DATASET], metrics or [DEFAULT_METRIC],
+                       store=store, config=config, options=options, echo=echo)
+    echo(f"saved {len(rows)} rows to {config.db_path}")
+    click.echo(render(rows, fmt))
+
+
+@main.command()
+@click.option("--model", "-m", default=None, help="Model name (glob: 'dinov3-*').")
+@click.option("--checkpoint", default=None, help="Checkpoint (glob).")
+@click.option("--dataset", "-d", default=None, help="Dataset (glob).")
+@click.option("--metric", "-x", default=None, help="Metric (glob).")
+@click.option("--subject", "-s", default=None, help="Subject (glob); 'all' is the aggregate over subjects.")
+@click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(FORMATS))
+@click.option("--db", default=None, help="Results database (default: <home>/results.db).")
+def results(model, checkpoint, dataset, metric, subject, fmt, db):
+    """Query stored scores, and export them as JSON or CSV.
+
+    \b
+    Examples:
+        bench results --subject all
+        bench results --model 'dinov3-*' --format csv > scores.csv
+    """
+    config = Config(db=db)
+    if not config.db_path.exists():
+        raise BrainbenchError(f"no results database at {config.db_path} yet; run `bench run` first")
+    with ResultStore(config.db_path) as store:
+        rows = store.query(model=model, checkpoint=checkpoint, dataset=dataset, metric=metric, subject=subject)
+    click.echo(render(rows, fmt))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def config(as_json):
+    """Show every setting in effect and where it came from (flag, environment, config file, default).
+
+    \b
+    Example:
+        BRAINBENCH_NSD_ROOT=/data/nsd bench config
+    """
+    settings = Config()
+    rows = settings.rows()
+    if as_json:
+        click.echo(json.dumps({"config_file": str(settings.file),
+                               "settings": {s.name: {"value": s.value, "source": s.source} for s in rows}}, indent=2))
+        return
+    click.echo(f"config file: {settings.file}{'' if settings.file.exists() else ' (absent)'}")
+    for s in rows:
+        click.echo(f"  {s.name:<20} {s.value if s.value is not None else '-':<40} {s.source}")
+
+
+if __name__ == "__main__":  # python -m brainbench.cli
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The machinery every plugin relies on; plugin authors never need to edit it."""

@@ -1,0 +1,106 @@
+"""Settings from, in order of precedence: command-line flags, environment variables,
+a TOML config file, built-in defaults. ``bench config`` shows each value and its source.
+
+The config file is ``$BRAINBENCH_CONFIG`` or ``<home>/config.toml``; keys are the
+setting names below, e.g.::
+
+    nsd_root = "/data/nsd"
+    weights = "/models/dinov3"
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BrainbenchError
+
+# name -> (environment variable, default, help)
+SETTINGS: dict[str, tuple[str, str | None, str]] = {
+    "home": ("BRAINBENCH_HOME", "~/.cache/brainbench", "cache and default database folder"),
+    "db": ("BRAINBENCH_DB", None, "results database (default: <home>/results.db)"),
+    "device": ("BRAINBENCH_DEVICE", "auto", "auto, cpu, cuda or cuda:N"),
+    "weights": ("BRAINBENCH_WEIGHTS", None, "folder of local model weights"),
+    "nsd_root": ("BRAINBENCH_NSD_ROOT", None, "Natural Scenes Dataset root"),
+    "things_meg_root": ("BRAINBENCH_THINGS_MEG_ROOT", None, "THINGS-MEG (ds004212) root"),
+    "things_images_root": ("BRAINBENCH_THINGS_IMAGES", None, "THINGS images root"),
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    value: str | None
+    source: str  # "flag", "env BRAINBENCH_…", "config <path>", "default"
+
+
+def config_path() -> Path:
+    """Where the TOML config file is read from."""
+    explicit = os.environ.get("BRAINBENCH_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = os.environ.get("BRAINBENCH_HOME", SETTINGS["home"][1])
+    return Path(home).expanduser() / "config.toml"
+
+
+def _read_file(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BrainbenchError(f"config file {path} is not valid TOML ({exc})") from None
+    unknown = sorted(set(data) - set(SETTINGS))
+    if unknown:
+        raise BrainbenchError(
+            f"config file {path} has unknown keys {unknown}; known keys: {', '.join(SETTINGS)}"
+        )
+    return data
+
+
+class Config:
+    """Resolved settings; pass CLI flag values (None = not given) as ``overrides``."""
+
+    def __init__(self, **overrides: str | None):
+        unknown = set(overrides) - set(SETTINGS)
+        if unknown:
+            raise TypeError(f"unknown settings {sorted(unknown)}")
+        self.file = config_path()
+        file_values = _read_file(self.file)
+        self.settings: dict[str, Setting] = {}
+        for name, (env, default, _help) in SETTINGS.items():
+            if overrides.get(name) is not None:
+                setting = Setting(name, str(overrides[name]), "flag")
+            elif os.environ.get(env):
+                setting = Setting(name, os.environ[env], f"env {env}")
+            elif name in file_values:
+                setting = Setting(name, str(file_values[name]), f"config {self.file}")
+            else:
+                setting = Setting(name, default, "default")
+            self.settings[name] = setting
+
+    def get(self, name: str) -> str | None:
+        return self.settings[name].value
+
+    def path(self, name: str) -> Path | None:
+        value = self.get(name)
+        return None if value is None else Path(value).expanduser()
+
+    @property
+    def home(self) -> Path:
+        return self.path("home")
+
+    @property
+    def db_path(self) -> Path:
+        return self.path("db") or self.home / "results.db"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "activations"
+
+    def rows(self) -> list[Setting]:
+        rows = list(self.settings.values())
+        if self.get("db") is None:
+            rows[1] = Setting("db", str(self.db_path), "default (<home>/results.db)")
+        return rows

@@ -1,0 +1,52 @@
+"""Render result rows as a text table, JSON or CSV (the CLI's ``--format``).
+
+The JSON form is a list of objects with the fields of :class:`ResultRow`
+(``score``/``error`` are null when undefined); it is stable, and documented in the README.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Sequence
+
+from .results import ResultRow
+
+FORMATS = ("table", "json", "csv")
+TABLE_COLUMNS = ("model", "dataset", "metric", "subject", "score", "n units", "elapsed")
+CSV_FIELDS = ("model", "checkpoint", "dataset", "subject", "metric", "score", "error", "n_units",
+              "elapsed_s", "options", "data_hash", "brainbench_version", "updated_at")
+
+
+def _score_text(row: ResultRow) -> str:
+    if math.isnan(row.score):
+        return "n/a"
+    return f"{row.score:.4f}" if math.isnan(row.error) else f"{row.score:.4f} ± {row.error:.4f}"
+
+
+def table(rows: Sequence[ResultRow]) -> str:
+    """Aligned plain-text table, one line per row."""
+    lines = [TABLE_COLUMNS]
+    for row in rows:
+        lines.append((f"{row.model}@{row.checkpoint}", row.dataset, row.metric, row.subject,
+                      _score_text(row), str(row.n_units), f"{row.elapsed_s:.1f} s"))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(TABLE_COLUMNS))]
+    out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def render(rows: Sequence[ResultRow], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([row.to_json() for row in rows], indent=2)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            values = row.to_json()
+            values["options"] = row.options
+            writer.writerow(values)
+        return buffer.getvalue().rstrip("\n")
+    return table(rows)

@@ -1,0 +1,184 @@
+"""Scores in SQLite: one row per (model, checkpoint, dataset, subject, metric, options).
+
+The database is ``<home>/results.db`` unless ``--db``/``BRAINBENCH_DB`` says otherwise.
+It runs in WAL mode so that readers (``bench results``, the leaderboard) never block a
+run. Saving the same combination again updates the row in place. Schema changes are
+migration functions applied once each and recorded in the ``_migrations`` table.
+The aggregate over subjects is stored with ``subject = "all"``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+KEY_FIELDS = ("model", "checkpoint", "dataset", "subject", "metric", "options")
+AGGREGATE_SUBJECT = "all"
+
+
+@dataclass
+class ResultRow:
+    """One stored score. ``options`` is canonical JSON of every option that changes the score."""
+
+    model: str
+    checkpoint: str
+    dataset: str
+    subject: str
+    metric: str
+    options: str
+    score: float
+    error: float
+    n_units: int
+    detail: dict[str, Any] = field(default_factory=dict)
+    brainbench_version: str = ""
+    plugin_versions: dict[str, str] = field(default_factory=dict)
+    data_hash: str = ""
+    activations_key: str = ""
+    seed: int = 0
+    elapsed_s: float = 0.0
+    created_at: str = ""
+    updated_at: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON form (documented in the README)."""
+        out = asdict(self)
+        out["options"] = json.loads(self.options)
+        for name in ("score", "error"):
+            if out[name] is not None and math.isnan(out[name]):
+                out[name] = None
+        return out
+
+
+def canonical_options(options: dict[str, Any]) -> str:
+    """Options as canonical JSON (sorted keys, no spaces): equal options, equal text."""
+    return json.dumps(options, sort_keys=True, separators=(",", ":"), default=_jsonable)
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"option value {value!r} is not JSON-serialisable")
+
+
+def _m001_results(db: sqlite3.Connection) -> None:
+    db.execute(
+        """
+        CREATE TABLE results (
+            id INTEGER PRIMARY KEY,
+            model TEXT NOT NULL,
+            checkpoint TEXT NOT NULL,
+            dataset TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            options TEXT NOT NULL,
+            score REAL,
+            error REAL,
+            n_units INTEGER NOT NULL,
+            detail TEXT NOT NULL,
+            brainbench_version TEXT NOT NULL,
+            plugin_versions TEXT NOT NULL,
+            data_hash TEXT NOT NULL,
+            activations_key TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            elapsed_s REAL NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (model, checkpoint, dataset, subject, metric, options)
+        )
+        """
+    )
+    db.execute("CREATE INDEX results_by_benchmark ON results (dataset, metric)")
+
+
+MIGRATIONS = [_m001_results]
+
+
+class ResultStore:
+    """The results database at ``path`` (created, with its folder, on first use)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self.db:
+            self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            done = {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
+            for migration in MIGRATIONS:
+                if migration.__name__ not in done:
+                    migration(self.db)
+                    self.db.execute("INSERT INTO _migrations VALUES (?, ?)", (migration.__name__, _now()))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "ResultStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def save(self, row: ResultRow) -> None:
+        """Insert ``row``, or update the row with the same key in place (keeping ``created_at``)."""
+        now = _now()
+        values = asdict(row)
+        values["detail"] = json.dumps(row.detail, allow_nan=True)
+        values["plugin_versions"] = json.dumps(row.plugin_versions, sort_keys=True)
+        values["created_at"] = values["updated_at"] = now
+        for name in ("score", "error"):
+            if values[name] is not None and math.isnan(values[name]):
+                values[name] = None
+        columns = list(values)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in KEY_FIELDS and c != "created_at")
+        with self.db:
+            self.db.execute(
+                f"INSERT INTO results ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+                f"ON CONFLICT ({', '.join(KEY_FIELDS)}) DO UPDATE SET {updates}",
+                [values[c] for c in columns],
+            )
+
+    def query(self, **filters: str | None) -> list[ResultRow]:
+        """Rows matching the given fields (``None`` = any); ``*`` and ``?`` are wildcards."""
+        clauses, params = [], []
+        for name, value in filters.items():
+            if name not in KEY_FIELDS:
+                raise ValueError(f"cannot filter on {name!r}")
+            if value is None:
+                continue
+            clauses.append(f"{name} GLOB ?")
+            params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        cursor = self.db.execute(
+            f"SELECT * FROM results {where} ORDER BY dataset, metric, model, checkpoint, subject, options", params
+        )
+        return list(self._rows(cursor))
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+
+    @staticmethod
+    def _rows(cursor) -> Iterator[ResultRow]:
+        for r in cursor:
+            values = dict(r)
+            values.pop("id")
+            values["detail"] = json.loads(values["detail"])
+            values["plugin_versions"] = json.loads(values["plugin_versions"])
+            for name in ("score", "error"):
+                if values[name] is None:
+                    values[name] = float("nan")
+            yield ResultRow(**values)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,1 @@
+"""The leaderboard website, rendered from the results database (see the leaderboard issue)."""
