@@ -92,7 +92,12 @@ class Responses:
 
 
 class Dataset(abc.ABC):
-    """Stimuli plus responses of several subjects to them."""
+    """Stimuli plus responses of several subjects to them.
+
+    A dataset class may also define a classmethod ``check(**options) -> list[str]`` that
+    validates its files without loading them and lists every problem, one sentence each
+    (``bench data check NAME``).
+    """
 
     name: str
     #: "fmri" or "meg": which metrics apply
@@ -110,6 +115,10 @@ class Dataset(abc.ABC):
     def region_positions(self, subject: str) -> dict[str, np.ndarray] | None:
         """Region name → centroid (x, y, z) in mm, for spatial metrics; None if not spatial."""
         return None
+
+    def reference_for(self, region: str) -> str:
+        """The region that ``region``'s distance is measured from (override per hemisphere)."""
+        return self.reference_region
 
     def fingerprint(self) -> str:
         """A hash of what the responses depend on (stored with every result)."""
