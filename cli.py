@@ -168,6 +168,35 @@ def results(model, checkpoint, dataset, metric, subject, fmt, db):
     click.echo(render(rows, fmt))
 
 
+@main.group()
+def data():
+    """Inspect the data a dataset plugin reads."""
+
+
+@data.command(name="check")
+@click.argument("name")
+@click.option("--set", "sets", multiple=True, metavar="OPTION=VALUE", help="Dataset option, e.g. root=/data/nsd.")
+def data_check(name, sets):
+    """Validate a dataset's files without loading them; list every problem, file by file.
+
+    \b
+    Example:
+        bench data check nsd --set root=/data/nsd
+    """
+    spec = get_registry().dataset(name)
+    check = getattr(spec.factory, "check", None)
+    if check is None:
+        click.echo(f"dataset {name!r} reads no files to check")
+        return
+    problems = check(**_parse_sets(tuple(f"dataset.{item}" for item in sets))["dataset"])
+    if not problems:
+        click.echo(f"{name}: all files present and well-formed")
+        return
+    for problem in problems:
+        click.echo(f"- {problem}")
+    raise click.ClickException(f"{name}: {len(problems)} problem{'s' * (len(problems) != 1)} found")
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def config(as_json):
