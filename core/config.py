@@ -40,7 +40,7 @@ def config_path() -> Path:
     explicit = os.environ.get("BRAINBENCH_CONFIG")
     if explicit:
         return Path(explicit).expanduser()
-    home = os.environ.get("BRAINBENCH_HOME", SETTINGS["home"][1])
+    home = os.environ.get("BRAINBENCH_HOME") or SETTINGS["home"][1]
     return Path(home).expanduser() / "config.toml"
 
 
