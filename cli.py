@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .core.config import Config
+from .core.config import Config, set_flags
 from .core.errors import BrainbenchError
 from .core.formatting import FORMATS, render
 from .core.registry import KINDS, get_registry
@@ -25,6 +25,21 @@ class BenchGroup(click.Group):
             return super().invoke(ctx)
         except BrainbenchError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+def data_root_options(command):
+    """The flags that point plugins at data and weights (same as the BRAINBENCH_* variables)."""
+    flags = [
+        ("--weights", "weights", "Folder of local model weights (BRAINBENCH_WEIGHTS)."),
+        ("--things-images-root", "things_images_root", "THINGS images root (BRAINBENCH_THINGS_IMAGES)."),
+        ("--things-meg-root", "things_meg_root", "THINGS-MEG ds004212 root (BRAINBENCH_THINGS_MEG_ROOT)."),
+        ("--nsd-root", "nsd_root", "Natural Scenes Dataset root (BRAINBENCH_NSD_ROOT)."),
+    ]
+    for flag, name, help_text in flags:
+        command = click.option(flag, name, default=None, metavar="PATH", help=help_text,
+                               callback=lambda ctx, param, value: set_flags(**{param.name: value}) or value,
+                               expose_value=False)(command)
+    return command
 
 
 def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
@@ -120,6 +135,7 @@ def info(name, as_json):
 @click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(FORMATS))
 @click.option("--db", default=None, help="Results database (default: <home>/results.db).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress messages.")
+@data_root_options
 def run(models, datasets, metrics, subjects, device, pooling, batch_size, sets, fmt, db, quiet):
     """Score models on datasets with metrics; store and print the results.
 
@@ -175,13 +191,14 @@ def data():
 
 @data.command(name="check")
 @click.argument("name")
-@click.option("--set", "sets", multiple=True, metavar="OPTION=VALUE", help="Dataset option, e.g. root=/data/nsd.")
+@click.option("--set", "sets", multiple=True, metavar="OPTION=VALUE", help="Dataset option, e.g. subjects=subj01.")
+@data_root_options
 def data_check(name, sets):
     """Validate a dataset's files without loading them; list every problem, file by file.
 
     \b
     Example:
-        bench data check nsd --set root=/data/nsd
+        bench data check nsd --nsd-root /data/nsd
     """
     spec = get_registry().dataset(name)
     check = getattr(spec.factory, "check", None)

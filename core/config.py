@@ -59,13 +59,31 @@ def _read_file(path: Path) -> dict:
     return data
 
 
+#: values given as command-line flags for this process (``bench run --nsd-root …``), so that
+#: plugins calling ``Config()`` see them too
+_FLAGS: dict[str, str] = {}
+
+
+def set_flags(**flags: str | None) -> None:
+    """Record command-line flag values (None = not given) for every later ``Config()``."""
+    unknown = set(flags) - set(SETTINGS)
+    if unknown:
+        raise TypeError(f"unknown settings {sorted(unknown)}")
+    _FLAGS.update({k: str(v) for k, v in flags.items() if v is not None})
+
+
+def clear_flags() -> None:
+    _FLAGS.clear()
+
+
 class Config:
-    """Resolved settings; pass CLI flag values (None = not given) as ``overrides``."""
+    """Resolved settings; ``overrides`` (None = not given) act like command-line flags."""
 
     def __init__(self, **overrides: str | None):
         unknown = set(overrides) - set(SETTINGS)
         if unknown:
             raise TypeError(f"unknown settings {sorted(unknown)}")
+        overrides = {**_FLAGS, **{k: v for k, v in overrides.items() if v is not None}}
         self.file = config_path()
         file_values = _read_file(self.file)
         self.settings: dict[str, Setting] = {}

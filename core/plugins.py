@@ -20,7 +20,9 @@ ENTRY_POINT_GROUP = "brainbench"
 DEFAULT_PLUGINS = (
     "brainbench.plugins.models.dinov3",
     "brainbench.plugins.datasets.synthetic",
+    "brainbench.plugins.datasets.nsd",
     "brainbench.plugins.metrics.encoding",
+    "brainbench.plugins.metrics.spatial",
 )
 
 

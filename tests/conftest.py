@@ -7,6 +7,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # never wait on the network
 
 import pytest
 
+from brainbench.core.config import clear_flags
 from brainbench.core.plugins import reset_plugin_manager
 
 #: options that make the synthetic datasets tiny: a 4-block DINOv3 at 64 px, 40 images
@@ -31,8 +32,10 @@ def isolated_home(session_home, tmp_path, monkeypatch):
                  "BRAINBENCH_THINGS_IMAGES"):
         monkeypatch.delenv(name, raising=False)
     reset_plugin_manager()
+    clear_flags()
     yield
     reset_plugin_manager()
+    clear_flags()
 
 
 @pytest.fixture(scope="session")
