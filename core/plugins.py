@@ -21,8 +21,10 @@ DEFAULT_PLUGINS = (
     "brainbench.plugins.models.dinov3",
     "brainbench.plugins.datasets.synthetic",
     "brainbench.plugins.datasets.nsd",
+    "brainbench.plugins.datasets.things_meg",
     "brainbench.plugins.metrics.encoding",
     "brainbench.plugins.metrics.spatial",
+    "brainbench.plugins.metrics.temporal",
 )
 
 

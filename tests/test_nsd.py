@@ -284,7 +284,7 @@ def test_registered_and_scored_end_to_end(tree):
     from brainbench.core.registry import get_registry
     from brainbench.core.results import ResultStore
     from brainbench.core.runner import RunOptions, run
-    from brainbench.plugins.metrics import spatial
+
     assert get_registry().dataset("nsd").metadata["modality"] == "fmri"
     options = RunOptions(subjects=["subj01"], progress=False, metric_options={"folds": 2, "alphas": [1.0, 1e3]},
                          dataset_options={"root": str(tree.root), "sessions": 2, "subjects": "subj01",
