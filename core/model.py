@@ -1,14 +1,59 @@
-"""The contract a model plugin's factory fulfils: :class:`VisionModel`."""
+"""The contract a model plugin's factory fulfils: :class:`VisionModel`.
+
+A subclass describes its inputs with class attributes (``image_size``, ``mean``, ``std``,
+``num_prefix_tokens``, ``has_cls_token``) and implements :attr:`~VisionModel.layer_names`,
+:meth:`~VisionModel.fingerprint`, :meth:`~VisionModel.load` and
+:meth:`~VisionModel.forward_layers`. Everything else is optional:
+
+- :attr:`~VisionModel.num_parameters` and :meth:`~VisionModel.estimate_memory` feed the
+  pre-flight memory check of ``brainbench.core.activations.extract``;
+- :meth:`~VisionModel.iter_layers` yields layers one at a time, so each layer is pooled and
+  moved to the CPU as soon as it is produced (the default yields from ``forward_layers``);
+- :attr:`~VisionModel.handles_precision`: the model casts its own weights to
+  :attr:`~VisionModel.dtype` in ``load``; otherwise half precision runs under ``torch.autocast``.
+"""
 from __future__ import annotations
 
 import abc
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 
+from .errors import BrainbenchError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: ``--precision`` names and the floating-point types they select
+PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(precision: str) -> torch.dtype:
+    """``"fp32"`` / ``"bf16"`` / ``"fp16"`` → the torch dtype, or a one-sentence error."""
+    try:
+        return PRECISIONS[precision]
+    except (KeyError, TypeError):
+        raise BrainbenchError(
+            f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """What running a model needs, in bytes: its weights, and the working memory per image.
+
+    ``per_image`` covers one forward pass of one image (inputs, the largest layer's
+    intermediate tensors, attention scores when they are materialised) with a safety margin;
+    it is an estimate, not a measurement. ``staging`` is the host RAM used while loading.
+    """
+
+    weights: int
+    per_image: int
+    #: host RAM needed while the weights are built or read, before they reach the device
+    #: (e.g. a float32 random init that is then cast to bf16 and moved to the GPU)
+    staging: int = 0
 
 
 class VisionModel(abc.ABC):
@@ -29,6 +74,12 @@ class VisionModel(abc.ABC):
     num_prefix_tokens: int = 0
     #: whether token 0 is a CLS token (enables ``--pooling cls``)
     has_cls_token: bool = False
+    #: exact number of parameters when known (used by the pre-flight memory estimate)
+    num_parameters: int | None = None
+    #: the precision the model runs in: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"``
+    precision: str = "fp32"
+    #: True when :meth:`load` casts the weights to :attr:`dtype` itself
+    handles_precision: bool = False
 
     def __init__(self, name: str, checkpoint: str):
         self.name = name
@@ -57,6 +108,33 @@ class VisionModel(abc.ABC):
         Each tensor is (batch, tokens, dim) for transformers, (batch, channels, h, w) for
         convolutional stages, or (batch, dim) for already-pooled outputs.
         """
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The torch dtype of :attr:`precision`."""
+        return resolve_precision(self.precision)
+
+    def set_precision(self, precision: str) -> None:
+        """Choose the precision before :meth:`load` (``fp32``, ``bf16`` or ``fp16``)."""
+        resolve_precision(precision)
+        self.precision = precision
+
+    def iter_layers(self, pixel_values: torch.Tensor) -> Iterator[torch.Tensor]:
+        """Yield one output per layer, in depth order (same tensors as :meth:`forward_layers`).
+
+        Override it to run the network block by block, so that each layer can be pooled and
+        moved off the device before the next one is computed.
+        """
+        yield from self.forward_layers(pixel_values)
+
+    def estimate_memory(self) -> MemoryEstimate | None:
+        """Bytes for the weights and per image, or None when unknown.
+
+        The default knows the weights from :attr:`num_parameters` and nothing per image.
+        """
+        if self.num_parameters is None:
+            return None
+        return MemoryEstimate(weights=self.num_parameters * self.dtype.itemsize, per_image=0)
 
     def preprocessing(self) -> dict[str, Any]:
         """What :meth:`preprocess` does, for the cache key."""

@@ -19,6 +19,8 @@ ENTRY_POINT_GROUP = "brainbench"
 # Built-ins go through the same door as third-party plugins.
 DEFAULT_PLUGINS = (
     "brainbench.plugins.models.dinov3",
+    "brainbench.plugins.models.convnext",
+    "brainbench.plugins.models.generalization",
     "brainbench.plugins.datasets.synthetic",
     "brainbench.plugins.datasets.nsd",
     "brainbench.plugins.datasets.things_meg",

@@ -3,9 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from brainbench.core.activations import cache_key, extract, pool_tokens, resolve_device
+from brainbench.core.activations import (ALL_TOKENS_DIM, available_memory, cache_key, check_memory, extract,
+                                         pool_tokens, resolve_device)
 from brainbench.core.data import ArrayStimulusSet
 from brainbench.core.errors import BrainbenchError
+from brainbench.core.model import VisionModel
 from brainbench.plugins.models.dinov3 import DINOv3
 
 
@@ -89,3 +91,138 @@ def test_resolve_device():
             resolve_device("cuda")
     with pytest.raises(BrainbenchError, match="unknown device"):
         resolve_device("tpu7")
+
+
+# -- precision, memory, batching -------------------------------------------------------------------
+
+class MemoryBoundModel(VisionModel):
+    """A real two-layer network that, like a GPU, runs out of memory above ``limit`` images per batch."""
+
+    image_size = 32
+    num_parameters = 8 * 3 * 9 + 8
+
+    def __init__(self, limit: int):
+        super().__init__("memory-bound", "init")
+        self.limit = limit
+        self.batches: list[int] = []
+
+    @property
+    def layer_names(self):
+        return ["conv", "relu"]
+
+    def fingerprint(self):
+        return {"seed": 0}
+
+    def load(self, device):
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 8, 3).to(device).eval()
+
+    def forward_layers(self, pixels):
+        self.batches.append(len(pixels))
+        if len(pixels) > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        a = self.conv(pixels)
+        return [a, a.relu()]
+
+
+def test_auto_batch_size_backs_off_when_memory_runs_out(stimuli):
+    reference = extract(MemoryBoundModel(limit=100), stimuli, device="cpu", batch_size=1, progress=False)
+    model = MemoryBoundModel(limit=3)
+    auto = extract(model, stimuli, device="cpu", batch_size="auto", progress=False)
+    assert model.batches[:3] == [10, 5, 2]  # all 10 (the cap), halved until a batch fits, then kept
+    assert set(model.batches[3:]) <= {2}
+    for layer in reference.layers:
+        np.testing.assert_allclose(auto.layers[layer], reference.layers[layer], rtol=1e-5, atol=1e-6)
+    assert auto.key == reference.key  # the batch size does not change activations
+
+
+def test_fixed_batch_size_that_runs_out_of_memory_is_one_sentence(stimuli):
+    with pytest.raises(BrainbenchError) as info:
+        extract(MemoryBoundModel(limit=3), stimuli, device="cpu", batch_size=4, progress=False)
+    message = str(info.value)
+    assert "ran out of cpu memory with a batch of 4 images" in message and "--batch-size auto" in message
+    assert "\n" not in message
+    with pytest.raises(BrainbenchError, match="invalid batch size 0"):
+        extract(MemoryBoundModel(limit=3), stimuli, device="cpu", batch_size=0, progress=False)
+
+
+def test_auto_batch_size_follows_the_memory_estimate(stimuli):
+    model = DINOv3("dinov3-tiny", "init")
+    estimate = model.estimate_memory()
+    assert estimate.weights == 4 * 249_920 and estimate.per_image > 0
+    budget = estimate.weights + 3 * estimate.per_image
+    assert check_memory(model, torch.device("cpu"), budget=budget) == 3
+    with pytest.raises(BrainbenchError, match="dinov3-tiny does not fit in this machine's RAM"):
+        check_memory(model, torch.device("cpu"), budget=estimate.weights)
+    assert check_memory(MemoryBoundModel(1), torch.device("cpu"), budget=10**9) == 10**9 - 4 * 224  # no per-image
+    model.set_precision("bf16")
+    assert model.estimate_memory().weights == estimate.weights // 2
+
+
+def test_available_memory_is_known_on_this_machine():
+    free = available_memory(torch.device("cpu"))
+    assert free is None or 0 < free < 2**50
+
+
+def test_bf16_is_close_to_fp32_and_cached_apart(tmp_path, stimuli):
+    full = extract(DINOv3("dinov3-tiny", "init"), stimuli, device="cpu", cache_dir=tmp_path, progress=False)
+    model = DINOv3("dinov3-tiny", "init", precision="bf16")
+    half = extract(model, stimuli, device="cpu", cache_dir=tmp_path, progress=False)
+    assert not half.from_cache and half.key != full.key
+    assert next(model.network.parameters()).dtype == torch.bfloat16
+    assert model.network.rope_embeddings.inv_freq.dtype == torch.float32  # RoPE angles stay exact
+    for layer in full.layers:
+        a, b = full.layers[layer].ravel(), half.layers[layer].ravel()
+        assert half.layers[layer].dtype == np.float32
+        assert np.corrcoef(a, b)[0, 1] > 0.99
+    again = extract(DINOv3("dinov3-tiny", "init"), stimuli, device="cpu", cache_dir=tmp_path, precision="bf16",
+                    progress=False)
+    assert again.from_cache and again.key == half.key
+    with pytest.raises(BrainbenchError, match="unknown precision 'fp64'"):
+        extract(model, stimuli, device="cpu", precision="fp64", progress=False)
+
+
+def test_models_that_do_not_cast_themselves_run_under_autocast(stimuli):
+    full = extract(MemoryBoundModel(100), stimuli, device="cpu", progress=False)
+    half = extract(MemoryBoundModel(100), stimuli, device="cpu", precision="bf16", progress=False)
+    for layer in full.layers:
+        np.testing.assert_allclose(half.layers[layer], full.layers[layer], rtol=0.05, atol=0.05)
+        assert not np.array_equal(half.layers[layer], full.layers[layer])  # bf16 did run
+
+
+def test_layers_are_pooled_as_the_model_yields_them(stimuli):
+    class Streaming(MemoryBoundModel):
+        seen: list[int] = []
+
+        def forward_layers(self, pixels):
+            raise AssertionError("extract must use iter_layers")
+
+        def iter_layers(self, pixels):
+            a = self.conv(pixels)
+            yield a
+            self.seen.append(len(pixels))
+            yield a.relu()
+
+    result = extract(Streaming(100), stimuli, device="cpu", batch_size=4, progress=False)
+    assert Streaming.seen == [4, 4, 2] and result.layers["relu"].shape == (10, 8)
+
+
+def test_all_tokens_sketch_preserves_inner_products(tiny_model):
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((2, 201, 400))).float()  # 80 400 features
+    sketch = pool_tokens(x, tiny_model, "all")
+    assert sketch.shape == (2, ALL_TOKENS_DIM)
+    flat = x.flatten(1)
+    np.testing.assert_allclose(sketch.norm(dim=1), flat.norm(dim=1), rtol=0.05)
+    cosine = torch.nn.functional.cosine_similarity
+    assert abs(cosine(sketch[:1], sketch[1:]) - cosine(flat[:1], flat[1:])).item() < 0.05
+    assert cache_key(tiny_model, ArrayStimulusSet(np.zeros((1, 8, 8, 3), np.uint8)), "all") != cache_key(
+        tiny_model, ArrayStimulusSet(np.zeros((1, 8, 8, 3), np.uint8)), "mean")
+
+
+def test_half_precision_on_the_cpu_still_needs_the_float32_build():
+    model = DINOv3("dinov3-tiny", "init", precision="bf16")
+    estimate = model.estimate_memory()
+    assert estimate.staging == 2 * estimate.weights == 4 * 249_920
+    with pytest.raises(BrainbenchError, match=r"is built in .* of float32 first"):
+        check_memory(model, torch.device("cpu"), budget=estimate.weights + estimate.per_image)

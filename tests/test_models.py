@@ -85,3 +85,20 @@ def test_save_pretrained_folder_gives_identical_activations(tmp_path, monkeypatc
     for layer in expected.layers:
         np.testing.assert_allclose(got.layers[layer], expected.layers[layer], rtol=1e-5, atol=1e-6)
     assert expected.key != got.key  # different weights identity, different cache entry
+
+
+def test_weights_dir_option_and_config_file_setting(tmp_path, monkeypatch):
+    """The weights root comes from the `weights_dir` option, else the `weights` setting (env or config file)."""
+    source = DINOv3("dinov3-tiny", "init", seed=2)
+    source.load(torch.device("cpu"))
+    source.network.save_pretrained(tmp_path / "root" / "tiny-weights")
+    monkeypatch.setitem(VARIANTS["dinov3-tiny"], "hf", "tiny-weights")
+    assert DINOv3("dinov3-tiny", "pretrained", weights_dir=str(tmp_path / "root")).weights_path == \
+        tmp_path / "root" / "tiny-weights"
+    config = tmp_path / "config.toml"
+    config.write_text(f'weights = "{tmp_path / "root"}"\n')
+    monkeypatch.setenv("BRAINBENCH_CONFIG", str(config))
+    loaded = DINOv3("dinov3-tiny", "pretrained")
+    assert loaded.weights_path == tmp_path / "root" / "tiny-weights"
+    loaded.load(torch.device("cpu"))
+    assert torch.equal(next(loaded.network.parameters()), next(source.network.parameters()))

@@ -1,55 +1,112 @@
-"""DINOv3 vision transformers through ``transformers``' ``DINOv3ViTModel``.
+"""DINOv3 vision transformers, through ``transformers`` (default) or ``timm``.
 
-Checkpoints (``NAME@CHECKPOINT``):
+Variants (see :data:`VARIANTS`): the released ViT-S/16, S+/16, B/16, L/16, H+/16 and 7B/16
+trained on LVD-1689M; the satellite ViT-L/16 and 7B/16 (SAT-493M, with their own
+normalisation); ``dinov3-giant``, the paper's 1.1B "Giant", defined with the paper's ViT-g
+shape (1536 wide, 40 blocks, 24 heads, SwiGLU MLP) and never released; a slot for the
+paper's ViT-L trained on cellular images (ExtendedCHAMMI, not released); and
+``dinov3-tiny``, a test-sized architecture. The ConvNeXts are in
+:mod:`brainbench.plugins.models.convnext`.
 
-- ``pretrained`` (default): released weights, read from disk only — a folder in the
-  ``save_pretrained`` layout under ``$BRAINBENCH_WEIGHTS/<hf-folder>`` (e.g.
-  ``$BRAINBENCH_WEIGHTS/dinov3-vits16-pretrain-lvd1689m``), else the Hugging Face cache.
-  Nothing is downloaded (``HF_HUB_OFFLINE=1``).
-- ``init``: the real architecture with random weights (``torch.manual_seed(seed)``, option
-  ``seed``, default 0). The config is the published one, whose ``layerscale_value`` is 1.0;
-  DINOv3 training itself starts LayerScale at 1e-5 (option ``layerscale``).
+Checkpoints (``NAME@CHECKPOINT``, see :mod:`brainbench.plugins.models.weights`):
+``pretrained`` (default; released weights from disk only: ``$BRAINBENCH_WEIGHTS/<hf-folder>``,
+e.g. ``dinov3-vits16-pretrain-lvd1689m``, or the Hugging Face cache), ``init`` (the real
+architecture with random weights: ``torch.manual_seed(seed)``, option ``seed``, default 0;
+the published config's LayerScale is 1.0 while DINOv3 training starts it at 1e-5, option
+``layerscale``), and any other name read from ``$BRAINBENCH_WEIGHTS/<model>/<checkpoint>.pth``
+or ``--set model.weights=PATH``. Weights may be a ``save_pretrained`` folder, a
+``.safetensors`` file or an original DINOv3 ``.pth`` (converted on load, see
+:mod:`brainbench.plugins.models.checkpoints`).
 
 Layers: ``layer00`` is the patch embedding output (CLS + 4 registers + patches), then
-``layer01``… one per transformer block, before the final LayerNorm. Token pooling is done
-by ``brainbench.core.activations`` (default: mean of patch tokens, registers excluded).
+``layer01``… one per transformer block, before the final LayerNorm. Token pooling is done by
+``brainbench.core.activations`` (default: mean of patch tokens, registers excluded).
+
+Options: ``backend`` (``transformers`` | ``timm``), ``seed``, ``layerscale``, ``weights``,
+``weights_dir``, ``precision``, ``image_size``, ``mean``, ``std``.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-from pathlib import Path
+from typing import Iterator
 
 import torch
 
 import brainbench
-from brainbench.core.errors import BrainbenchError, MissingDataError
-from brainbench.core.model import VisionModel
+from brainbench.core.errors import BrainbenchError
+from brainbench.core.model import IMAGENET_MEAN, IMAGENET_STD
+
+from . import timm_backend
+from .base import (COMMON_OPTIONS, FamilyModel, check_loading_info, load_state, make_factory, quiet_transformers,
+                   transformer_elements)
+from .checkpoints import detect_layout, original_to_transformers, rename_legacy, transformers_to_original, unwrap
+from .weights import WeightSource, read_state_dict
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+SAT_MEAN = (0.430, 0.411, 0.296)
+SAT_STD = (0.213, 0.156, 0.143)
+BACKENDS = ("transformers", "timm")
+TRAINING_DATA = {
+    "lvd": "LVD-1689M (1.7B curated web images, human-centric)",
+    "sat": "SAT-493M (493M satellite images, 0.6 m resolution)",
+    "cell": "ExtendedCHAMMI (cellular microscopy; the paper's own training, weights not released)",
+    "paper": "LVD-1689M (the paper's own from-scratch training, weights not released)",
+    "none": "none (test architecture)",
+}
+OBJECTIVES = {
+    "distilled": "self-supervised (DINOv3), distilled from ViT-7B",
+    "ssl": "self-supervised (DINOv3: DINO + iBOT + KoLeo, Gram anchoring)",
+    "none": "none",
+}
+
 _GELU = {"hidden_act": "gelu", "use_gated_mlp": False}
 _SWIGLU = {"hidden_act": "silu", "use_gated_mlp": True}
+_S = dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536)
+_L = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096, **_GELU)
+_7B = dict(hidden_size=4096, num_hidden_layers=40, num_attention_heads=32, intermediate_size=8192,
+           query_bias=False, value_bias=False, **_SWIGLU)
+#: name → hf (released folder, None: not released), label, timm (model, tag, overrides), data, objective, config
 VARIANTS: dict[str, dict] = {
-    "dinov3-small": dict(hf="dinov3-vits16-pretrain-lvd1689m", label="ViT-S/16",
-                         config=dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536, **_GELU)),
-    "dinov3-small-plus": dict(hf="dinov3-vits16plus-pretrain-lvd1689m", label="ViT-S+/16",
-                              config=dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536, **_SWIGLU)),
-    "dinov3-base": dict(hf="dinov3-vitb16-pretrain-lvd1689m", label="ViT-B/16",
-                        config=dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, **_GELU)),
-    "dinov3-large": dict(hf="dinov3-vitl16-pretrain-lvd1689m", label="ViT-L/16",
-                         config=dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096, **_GELU)),
-    "dinov3-huge-plus": dict(hf="dinov3-vith16plus-pretrain-lvd1689m", label="ViT-H+/16",
-                             config=dict(hidden_size=1280, num_hidden_layers=32, num_attention_heads=20, intermediate_size=5120, **_SWIGLU)),
-    "dinov3-7b": dict(hf="dinov3-vit7b16-pretrain-lvd1689m", label="ViT-7B/16",
-                      config=dict(hidden_size=4096, num_hidden_layers=40, num_attention_heads=32, intermediate_size=8192,
-                                  query_bias=False, value_bias=False, **_SWIGLU)),
+    "dinov3-small": dict(hf="dinov3-vits16-pretrain-lvd1689m", label="ViT-S/16", data="lvd", objective="distilled",
+                         timm=("vit_small_patch16_dinov3", "lvd1689m", {}), config=dict(**_S, **_GELU)),
+    "dinov3-small-plus": dict(hf="dinov3-vits16plus-pretrain-lvd1689m", label="ViT-S+/16", data="lvd",
+                              objective="distilled", timm=("vit_small_plus_patch16_dinov3", "lvd1689m", {}),
+                              config=dict(**_S, **_SWIGLU)),
+    "dinov3-base": dict(hf="dinov3-vitb16-pretrain-lvd1689m", label="ViT-B/16", data="lvd", objective="distilled",
+                        timm=("vit_base_patch16_dinov3", "lvd1689m", {}),
+                        config=dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                                    intermediate_size=3072, **_GELU)),
+    "dinov3-large": dict(hf="dinov3-vitl16-pretrain-lvd1689m", label="ViT-L/16", data="lvd", objective="distilled",
+                         timm=("vit_large_patch16_dinov3", "lvd1689m", {}), config=dict(_L)),
+    "dinov3-huge-plus": dict(hf="dinov3-vith16plus-pretrain-lvd1689m", label="ViT-H+/16", data="lvd",
+                             objective="distilled", timm=("vit_huge_plus_patch16_dinov3", "lvd1689m", {}),
+                             config=dict(hidden_size=1280, num_hidden_layers=32, num_attention_heads=20,
+                                         intermediate_size=5120, **_SWIGLU)),
+    "dinov3-7b": dict(hf="dinov3-vit7b16-pretrain-lvd1689m", label="ViT-7B/16", data="lvd", objective="ssl",
+                      timm=("vit_7b_patch16_dinov3", "lvd1689m", {}), config=dict(_7B)),
+    # The paper's 1.1B "Giant": DINOv2's ViT-g shape; DINOv3 released no such model.
+    "dinov3-giant": dict(hf=None, label="ViT-g/16 (the paper's Giant)", data="paper", objective="ssl",
+                         timm=("vit_huge_plus_patch16_dinov3", None,
+                               dict(embed_dim=1536, depth=40, num_heads=24, mlp_ratio=8 / 3)),
+                         config=dict(hidden_size=1536, num_hidden_layers=40, num_attention_heads=24,
+                                     intermediate_size=4096, **_SWIGLU)),
+    "dinov3-large-sat493m": dict(hf="dinov3-vitl16-pretrain-sat493m", label="ViT-L/16 satellite", data="sat",
+                                 objective="distilled", mean=SAT_MEAN, std=SAT_STD,
+                                 timm=("vit_large_patch16_dinov3", "sat493m", {}), config=dict(_L)),
+    "dinov3-7b-sat493m": dict(hf="dinov3-vit7b16-pretrain-sat493m", label="ViT-7B/16 satellite", data="sat",
+                              objective="ssl", mean=SAT_MEAN, std=SAT_STD,
+                              timm=("vit_7b_patch16_dinov3", "sat493m", {}), config=dict(_7B)),
+    # Slot for the paper's ViT-L trained on cellular images; normalisation: ImageNet unless given.
+    "dinov3-large-cellular": dict(hf=None, label="ViT-L/16 cellular", data="cell", objective="ssl",
+                                  timm=("vit_large_patch16_dinov3", None, {}), config=dict(_L)),
     # A test-sized architecture (real DINOv3 classes, tiny shapes) for fast tests and smoke runs.
-    "dinov3-tiny": dict(hf=None, label="ViT-tiny/16 (test size)", image_size=64,
-                        config=dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256, **_GELU)),
+    "dinov3-tiny": dict(hf=None, label="ViT-tiny/16 (test size)", image_size=64, data="none", objective="none",
+                        timm=("vit_small_patch16_dinov3", None, dict(embed_dim=64, depth=4, num_heads=4)),
+                        config=dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
+                                    intermediate_size=256, **_GELU)),
 }
-_COMMON = dict(patch_size=16, num_register_tokens=4, rope_theta=100.0)
+_COMMON = dict(patch_size=16, num_register_tokens=4, rope_theta=100.0, layer_norm_eps=1e-5)
 
 
 def dinov3_config(name: str, **overrides):
@@ -60,6 +117,7 @@ def dinov3_config(name: str, **overrides):
 
 
 def _count_parameters(name: str) -> int:
+    """Exact parameter count of the transformers architecture, built on the meta device."""
     from transformers import DINOv3ViTModel
 
     with torch.device("meta"):
@@ -67,107 +125,205 @@ def _count_parameters(name: str) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-class DINOv3(VisionModel):
+def timm_arguments(name: str, qkv_bias: bool, layerscale: float | None = None) -> tuple[str, dict]:
+    """timm model name and keyword arguments of a variant (``_qkvb`` when the attention has q/v biases)."""
+    model, _tag, overrides = VARIANTS[name]["timm"]
+    if qkv_bias and not model.startswith("vit_7b"):
+        model += "_qkvb"
+    kwargs = {"num_classes": 0, **overrides}
+    if layerscale is not None:
+        kwargs["init_values"] = layerscale
+    return model, kwargs
+
+
+def _bias_flags(state: dict) -> dict:
+    """Which attention biases a transformers-layout state dict holds (config flags)."""
+    return {f"{p}_bias": f"model.layer.0.attention.{p[0]}_proj.bias" in state for p in ("query", "key", "value")}
+
+
+class DINOv3(FamilyModel):
+    """A DINOv3 ViT variant (see :data:`VARIANTS`) through transformers or timm."""
+
     num_prefix_tokens = 5  # CLS + 4 registers
     has_cls_token = True
+    OPTIONS = COMMON_OPTIONS + ("backend", "layerscale")
 
-    def __init__(self, name: str, checkpoint: str, *, seed: int = 0, layerscale: float | None = None,
-                 weights_dir: str | None = None):
-        super().__init__(name, checkpoint)
+    def __init__(self, name: str, checkpoint: str, *, backend: str = "transformers", layerscale: float | None = None,
+                 **options):
+        if name not in VARIANTS:
+            raise BrainbenchError(f"unknown DINOv3 variant {name!r}; known: {', '.join(VARIANTS)}")
+        if backend not in BACKENDS:
+            raise BrainbenchError(f"unknown backend {backend!r} for {name}; choose one of {', '.join(BACKENDS)}")
         variant = VARIANTS[name]
-        self.image_size = variant.get("image_size", 224)
-        self.seed = seed
-        overrides = {} if layerscale is None else {"layerscale_value": layerscale}
-        self.config = dinov3_config(name, **overrides)
-        self.network = None
-        self.weights_path: Path | None = None
-        if checkpoint == "pretrained":
-            self.weights_path = self._find_weights(weights_dir)
-        elif checkpoint != "init":
-            raise BrainbenchError(
-                f"model {name!r} has no checkpoint {checkpoint!r}; available: 'pretrained' (local weights) and 'init'"
-            )
-
-    def _find_weights(self, weights_dir: str | None) -> Path:
-        folder = VARIANTS[self.name]["hf"]
-        if folder is None:
-            raise MissingDataError(f"{self.name} is a test architecture without released weights; use {self.name}@init")
-        root = weights_dir or os.environ.get("BRAINBENCH_WEIGHTS")
-        if root and (Path(root).expanduser() / folder / "config.json").is_file():
-            return Path(root).expanduser() / folder
-        try:
-            from huggingface_hub import snapshot_download
-
-            return Path(snapshot_download(f"facebook/{folder}", local_files_only=True))
-        except Exception:  # noqa: BLE001 - any miss means "not on disk"
-            where = f"$BRAINBENCH_WEIGHTS/{folder}" if not root else f"{Path(root).expanduser() / folder}"
-            raise MissingDataError(
-                f"no weights for {self.name}: put the Hugging Face folder facebook/{folder} (config.json + "
-                f"model.safetensors) in {where} or in the Hugging Face cache, or use {self.name}@init for random weights"
-            ) from None
+        self.backend = backend
+        self.layerscale = layerscale
+        self.config = dinov3_config(name, **({} if layerscale is None else {"layerscale_value": layerscale}))
+        timm_model, tag, _ = variant["timm"]
+        if backend == "transformers":
+            release = variant["hf"]
+            hub_id = f"facebook/{release}" if release else None
+        else:
+            release = f"{timm_model}.{tag}" if tag else None
+            hub_id = f"timm/{release}" if release else None
+        defaults = {"image_size": variant.get("image_size", 224), "mean": variant.get("mean", IMAGENET_MEAN),
+                    "std": variant.get("std", IMAGENET_STD)}
+        super().__init__(name, checkpoint, release=release, hub_id=hub_id, defaults=defaults, **options)
+        self.num_parameters = _PARAMETERS.get(name)
+        self.weights_path = self.source.path if self.source is not None else None
 
     @property
     def layer_names(self) -> list[str]:
         return [f"layer{i:02d}" for i in range(self.config.num_hidden_layers + 1)]
 
-    def fingerprint(self) -> dict:
-        if self.weights_path is None:
-            import transformers
+    def architecture(self) -> str:
+        if self.backend == "timm":
+            model, kwargs = timm_arguments(self.name, self.config.query_bias, self.layerscale)
+            return f"timm:{model}:{sorted(kwargs.items())}"
+        return self.config.to_json_string(use_diff=False)
 
-            config_hash = hashlib.sha256(self.config.to_json_string(use_diff=False).encode()).hexdigest()[:16]
-            return {"init_seed": self.seed, "config": config_hash, "torch": torch.__version__,
-                    "transformers": transformers.__version__}
-        files = sorted(p for p in self.weights_path.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
-        return {"path": str(self.weights_path.resolve()),
-                "files": [[p.name, p.stat().st_size, int(p.stat().st_mtime)] for p in files]}
+    def library_versions(self) -> dict[str, str]:
+        if self.backend == "timm":
+            import timm
 
-    def load(self, device: torch.device) -> None:
-        if self.network is not None:
-            self.network.to(device)
-            return
+            return {"timm": timm.__version__}
+        return super().library_versions()
+
+    def activation_elements(self) -> int:
+        c = self.config
+        tokens = self.num_prefix_tokens + (self.image_size // c.patch_size) ** 2
+        return transformer_elements(tokens, c.hidden_size, c.intermediate_size, c.num_attention_heads, c.use_gated_mlp)
+
+    def build(self) -> torch.nn.Module:
+        if self.backend == "timm":
+            model, kwargs = timm_arguments(self.name, self.config.query_bias, self.layerscale)
+            return timm_backend.create(model, **kwargs)
         from transformers import DINOv3ViTModel
 
-        if self.weights_path is None:
-            torch.manual_seed(self.seed)
-            network = DINOv3ViTModel(self.config)
+        return DINOv3ViTModel(self.config)
+
+    # -- weights -------------------------------------------------------------------------------
+    def load_weights(self, source: WeightSource) -> torch.nn.Module:
+        if self.backend == "transformers" and source.folder_config().get("model_type") == "dinov3_vit":
+            return self._from_pretrained(source)
+        state = unwrap(read_state_dict(source.weight_file()))
+        layout = detect_layout(state)
+        if self.backend == "timm":
+            return self._timm_from_state(state, layout, source)
+        if layout == "original":
+            state, overrides = original_to_transformers(state, self.config)
+            self.config = dinov3_config(self.name, **self._layerscale_override(), **overrides)
+        elif layout == "transformers":
+            state = rename_legacy(state)
+            self.config = dinov3_config(self.name, **self._layerscale_override(), **_bias_flags(state))
         else:
-            network = DINOv3ViTModel.from_pretrained(self.weights_path, local_files_only=True)
-            self.config = network.config
-        self.network = network.eval().to(device)
+            raise BrainbenchError(
+                f"{source.path} holds {layout} weights, which the transformers backend of {self.name} cannot read; "
+                f"{'use --set model.backend=timm' if layout == 'timm' else 'give an original DINOv3 or a transformers checkpoint'}"
+            )
+        from transformers import DINOv3ViTModel
 
-    def forward_layers(self, pixel_values: torch.Tensor) -> list[torch.Tensor]:
-        out = self.network(pixel_values=pixel_values, output_hidden_states=True)
-        return list(out.hidden_states)
+        with quiet_transformers():
+            network, info = DINOv3ViTModel.from_pretrained(None, config=self.config, state_dict=state,
+                                                           dtype=torch.float32, output_loading_info=True)
+        check_loading_info(info, source.path, self.name, ignore=("embeddings.mask_token",))
+        return network
+
+    def _layerscale_override(self) -> dict:
+        return {} if self.layerscale is None else {"layerscale_value": self.layerscale}
+
+    def _from_pretrained(self, source: WeightSource) -> torch.nn.Module:
+        from transformers import DINOv3ViTModel
+
+        with quiet_transformers():
+            network, info = DINOv3ViTModel.from_pretrained(source.path, local_files_only=True, dtype=torch.float32,
+                                                           output_loading_info=True)
+        check_loading_info(info, source.path, self.name, ignore=("embeddings.mask_token",))
+        c, want = network.config, self.config
+        if (c.hidden_size, c.num_hidden_layers, c.use_gated_mlp) != (want.hidden_size, want.num_hidden_layers,
+                                                                       want.use_gated_mlp):
+            raise BrainbenchError(
+                f"the weights in {source.path} are a {c.num_hidden_layers}-block ViT of width {c.hidden_size}, "
+                f"not {self.name} ({want.num_hidden_layers} blocks of width {want.hidden_size})"
+            )
+        self.config = c
+        return network
+
+    def _timm_from_state(self, state: dict, layout: str, source: WeightSource) -> torch.nn.Module:
+        from timm.models.eva import checkpoint_filter_fn
+
+        if layout == "transformers":  # transformers → original → timm, both mappings are exact
+            state = rename_legacy(state)
+            state = transformers_to_original(state, dinov3_config(self.name, **_bias_flags(state)), bias_mask=False)
+            layout = "original"
+        if layout == "original":
+            _converted, overrides = original_to_transformers(state, self.config)  # checks sizes and RoPE periods
+            if overrides.get("key_bias"):
+                raise BrainbenchError(f"the checkpoint {source.path} has a key bias, which timm's DINOv3 drops; "
+                                      "use --set model.backend=transformers")
+            qkv_bias = "blocks.0.attn.qkv.bias" in state
+        elif layout == "timm":
+            qkv_bias = "blocks.0.attn.q_bias" in state
+        else:
+            raise BrainbenchError(f"{source.path} holds no DINOv3 ViT weights that timm can read")
+        model, kwargs = timm_arguments(self.name, qkv_bias, self.layerscale)
+        network = timm_backend.create(model, meta=True, **kwargs)
+        if layout == "original":
+            state = checkpoint_filter_fn(state, network)
+        load_state(network, state, source.path, self.name)
+        return timm_backend.materialize(network)
+
+    # -- forward ---------------------------------------------------------------------------------
+    def iter_layers(self, pixel_values: torch.Tensor) -> Iterator[torch.Tensor]:
+        network = self.network
+        if self.backend == "timm":
+            yield from timm_backend.vit_layers(network, pixel_values.to(self.dtype))
+            return
+        pixel_values = pixel_values.to(network.embeddings.patch_embeddings.weight.dtype)
+        hidden = network.embeddings(pixel_values)
+        position = network.rope_embeddings(pixel_values)
+        yield hidden
+        for block in network.model.layer:
+            hidden = block(hidden, position_embeddings=position)
+            yield hidden
 
 
-def _factory(name: str):
-    def build(checkpoint: str | None = None, **options) -> DINOv3:
-        return DINOv3(name, checkpoint or "pretrained", **options)
-
-    return build
+def _timm_label(timm: tuple) -> str:
+    model, tag, overrides = timm
+    label = model + (f".{tag}" if tag else "")
+    return label + (f" with {', '.join(f'{k}={v:.4g}' for k, v in overrides.items())}" if overrides else "")
 
 
 @brainbench.hookimpl
 def register_models(register):
     for name, variant in VARIANTS.items():
         cfg = variant["config"]
+        data = TRAINING_DATA[variant["data"]]
+        released = variant["hf"] is not None
         register(
             name,
-            _factory(name),
+            make_factory(DINOv3, name),
             description=f"DINOv3 {variant['label']}, {cfg['num_hidden_layers']} blocks × {cfg['hidden_size']} "
-            f"({'SwiGLU' if cfg['use_gated_mlp'] else 'GELU'} MLP), 4 registers",
+            f"({'SwiGLU' if cfg['use_gated_mlp'] else 'GELU'} MLP), 4 registers; data: {data.split(' (')[0]}"
+            + ("" if released else "; no released weights"),
             family="dinov3",
             architecture=variant["label"],
-            parameters=_PARAMETERS.get(name),
+            parameters=_PARAMETERS[name],
             layers=cfg["num_hidden_layers"] + 1,
-            training_data="LVD-1689M (human-centric web images)" if variant["hf"] else "none (test architecture)",
-            checkpoints=["pretrained", "init"] if variant["hf"] else ["init"],
-            source=f"facebook/{variant['hf']}" if variant["hf"] else "brainbench",
+            training_data=data,
+            objective=OBJECTIVES[variant["objective"]],
+            image_size=variant.get("image_size", 224),
+            mean=list(variant.get("mean", IMAGENET_MEAN)),
+            std=list(variant.get("std", IMAGENET_STD)),
+            checkpoints=["pretrained", "init", "<name> (weights on disk)"] if released
+            else ["init", "<name> (weights on disk)"],
+            source=f"facebook/{variant['hf']}" if released else "brainbench (transformers DINOv3ViTConfig)",
+            backends=list(BACKENDS),
+            timm_model=_timm_label(variant["timm"]),
         )
 
 
 # Exact counts of the transformers architectures (computed once on the meta device;
-# see tests/test_models.py, which recomputes them).
+# tests/test_models.py recomputes them).
 _PARAMETERS = {
     "dinov3-small": 21_596_544,
     "dinov3-small-plus": 28_692_864,
@@ -175,5 +331,9 @@ _PARAMETERS = {
     "dinov3-large": 303_129_600,
     "dinov3-huge-plus": 840_592_640,
     "dinov3-7b": 6_716_035_072,
+    "dinov3-giant": 1_134_597_632,
+    "dinov3-large-sat493m": 303_129_600,
+    "dinov3-7b-sat493m": 6_716_035_072,
+    "dinov3-large-cellular": 303_129_600,
     "dinov3-tiny": 249_920,
 }
