@@ -14,9 +14,10 @@ Each hook receives a ``register`` callback::
 - datasets: ``factory(**options) -> brainbench.Dataset``
 - metrics:  ``factory(**options) -> brainbench.Metric``
 
-``metadata`` is free-form JSON-serialisable information shown by ``bench info`` and
-the leaderboard (for models: ``family``, ``parameters``, ``training_data``,
-``checkpoints``; for datasets: ``modality``, ``citation``; for metrics: ``modality``).
+``metadata`` is JSON-serialisable information shown by ``bench info`` and used by the
+leaderboard's filters. The fields of ``brainbench.core.conformance.SCHEMA`` (tables below)
+are type-checked when a plugin registers; ``bench check`` also requires the required ones.
+Other keys are free-form.
 """
 import pluggy
 
@@ -26,14 +27,51 @@ hookimpl = pluggy.HookimplMarker("brainbench")
 
 @hookspec
 def register_models(register):
-    """Register vision models: ``register(name, factory, description=..., **metadata)``."""
+    """Register vision models.
+
+    Parameters
+    ----------
+    register : callable
+        ``register(name, factory, description="one line", **metadata)``, once per model.
+        ``factory(checkpoint, **options)`` returns a ``brainbench.VisionModel``; ``checkpoint``
+        is what follows ``@`` in ``NAME@CHECKPOINT`` (None without it) and ``options`` come from
+        ``--set model.OPTION=VALUE``.
+
+    Examples
+    --------
+    ::
+
+        @brainbench.hookimpl
+        def register_models(register):
+            register("my-cnn", lambda checkpoint=None, **options: MyCNN("my-cnn", checkpoint or "init"),
+                     description="A two-layer CNN", family="cnn", parameters=1_392, layers=3,
+                     training_data="none", objective="none", source="https://example.org/my-cnn")
+    """
 
 
 @hookspec
 def register_datasets(register):
-    """Register datasets (stimuli + brain responses): ``register(name, factory, description=..., **metadata)``."""
+    """Register datasets: stimuli, and the brain responses of several subjects to them.
+
+    Parameters
+    ----------
+    register : callable
+        ``register(name, factory, description="one line", **metadata)``, once per dataset.
+        ``factory(**options)`` returns a ``brainbench.Dataset``; ``options`` come from
+        ``--set dataset.OPTION=VALUE``. A ``check(**options) -> list[str]`` attribute of the
+        factory (a classmethod of the dataset class) lists missing or malformed files without
+        loading them (``bench data check``, and the first step of ``bench check``).
+    """
 
 
 @hookspec
 def register_metrics(register):
-    """Register metrics that score activations against responses: ``register(name, factory, description=..., **metadata)``."""
+    """Register metrics that score layer activations against one subject's responses.
+
+    Parameters
+    ----------
+    register : callable
+        ``register(name, factory, description="one line", **metadata)``, once per metric.
+        ``factory(**options)`` returns a ``brainbench.Metric``; ``options`` come from
+        ``--set metric.OPTION=VALUE`` and must be checked against the metric's ``defaults``.
+    """

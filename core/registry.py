@@ -118,6 +118,10 @@ class Registry:
 
 
 def _check_metadata(kind: str, name: str, plugin: str, metadata: dict[str, Any]) -> None:
+    """Refuse metadata that is not JSON-serialisable or breaks the schema's types (``conformance.SCHEMA``).
+
+    Missing fields are allowed here; ``bench check`` reports them.
+    """
     try:
         json.dumps(metadata)
     except TypeError as exc:
@@ -125,6 +129,11 @@ def _check_metadata(kind: str, name: str, plugin: str, metadata: dict[str, Any])
             f"plugin {plugin!r} registered {kind[:-1]} {name!r} with metadata that is not "
             f"JSON-serialisable ({exc})"
         ) from None
+    from .conformance import metadata_problems  # here, not at the top: conformance imports this module
+
+    problems = metadata_problems(kind, metadata, complete=False)
+    if problems:
+        raise BrainbenchError(f"plugin {plugin!r} registered {kind[:-1]} {name!r} with {problems[0]}")
 
 
 def _collect(pm, kind: str, registry: Registry) -> None:
