@@ -27,6 +27,26 @@ class BenchGroup(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
+class BatchSize(click.ParamType):
+    """A positive integer or ``auto``."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if value == "auto" or isinstance(value, int):
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number < 1:
+            self.fail(f"{value!r} is neither a positive integer nor 'auto'", param, ctx)
+        return number
+
+
+BATCH_SIZE = BatchSize()
+
+
 def data_root_options(command):
     """The flags that point plugins at data and weights (same as the BRAINBENCH_* variables)."""
     flags = [
@@ -129,14 +149,17 @@ def info(name, as_json):
 @click.option("--device", default=None, help="auto (CUDA when present), cpu, cuda or cuda:N.")
 @click.option("--pooling", default="mean", show_default=True, type=click.Choice(["mean", "cls", "cls+mean", "all"]),
               help="How a layer's tokens become one feature vector.")
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default="32", show_default=True, type=BATCH_SIZE,
+              help="Images per forward pass, or 'auto': the largest that fits, halved on GPU out-of-memory.")
+@click.option("--precision", default=None, type=click.Choice(["fp32", "bf16", "fp16"]),
+              help="Weights/compute precision (default: the model's, fp32); bf16/fp16 are meant for GPUs.")
 @click.option("--set", "sets", multiple=True, metavar="TARGET.OPTION=VALUE",
               help="Plugin option, e.g. metric.folds=3, dataset.n_images=100, model.seed=1.")
 @click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(FORMATS))
 @click.option("--db", default=None, help="Results database (default: <home>/results.db).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress messages.")
 @data_root_options
-def run(models, datasets, metrics, subjects, device, pooling, batch_size, sets, fmt, db, quiet):
+def run(models, datasets, metrics, subjects, device, pooling, batch_size, precision, sets, fmt, db, quiet):
     """Score models on datasets with metrics; store and print the results.
 
     \b
@@ -149,7 +172,7 @@ def run(models, datasets, metrics, subjects, device, pooling, batch_size, sets, 
     config = Config(db=db, device=device)
     plugin_options = _parse_sets(sets)
     options = RunOptions(subjects=list(subjects) or None, pooling=pooling, device=config.get("device"),
-                         batch_size=batch_size, model_options=plugin_options["model"],
+                         batch_size=batch_size, precision=precision, model_options=plugin_options["model"],
                          dataset_options=plugin_options["dataset"], metric_options=plugin_options["metric"],
                          progress=not quiet)
     echo = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
@@ -168,14 +191,22 @@ def run(models, datasets, metrics, subjects, device, pooling, batch_size, sets, 
 @click.option("--subject", "-s", default=None, help="Subject (glob); 'all' is the aggregate over subjects.")
 @click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(FORMATS))
 @click.option("--db", default=None, help="Results database (default: <home>/results.db).")
-def results(model, checkpoint, dataset, metric, subject, fmt, db):
+@click.option("--failed", is_flag=True, help="List the grid jobs that failed, with their errors, instead of scores.")
+def results(model, checkpoint, dataset, metric, subject, fmt, db, failed):
     """Query stored scores, and export them as JSON or CSV.
 
     \b
     Examples:
         bench results --subject all
         bench results --model 'dinov3-*' --format csv > scores.csv
+        bench results --failed
     """
+    if failed:
+        from .core.grid_command import failed_results
+
+        click.echo(failed_results(db, fmt, model=model, checkpoint=checkpoint, dataset=dataset, metric=metric,
+                                  subject=subject))
+        return
     config = Config(db=db)
     if not config.db_path.exists():
         raise BrainbenchError(f"no results database at {config.db_path} yet; run `bench run` first")
@@ -233,6 +264,15 @@ def config(as_json):
     for s in rows:
         click.echo(f"  {s.name:<20} {s.value if s.value is not None else '-':<40} {s.source}")
 
+
+from .core.contrib_commands import check as _check_command, new as _new_command  # noqa: E402
+from .core.grid_command import grid as _grid_command  # noqa: E402
+from .leaderboard.commands import leaderboard as _leaderboard_group  # noqa: E402
+
+main.add_command(_new_command)
+main.add_command(_check_command)
+main.add_command(data_root_options(_grid_command))
+main.add_command(_leaderboard_group)
 
 if __name__ == "__main__":  # python -m brainbench.cli
     sys.exit(main())

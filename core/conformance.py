@@ -40,8 +40,10 @@ import torch
 from .activations import check_memory, pool_tokens, resolve_device
 from .data import ArrayStimulusSet, Dataset, Responses, StimulusSet
 from .errors import BrainbenchError, MissingDataError
-from .metric import Metric, Score
+from .metric import Metric
 from .model import VisionModel
+from .guards import score_problem
+from .metadata import SCHEMA, metadata_problems
 from .registry import ModelRef, Spec, get_registry
 
 N_IMAGES = 4
@@ -51,84 +53,6 @@ NOISE_FRACTION = 0.15
 PARAMETER_TOLERANCE = 0.05
 #: above this many parameters the project's tests check a model's metadata only
 TEST_MAX_PARAMETERS = 25_000_000
-
-# -- metadata schema -------------------------------------------------------------------------
-_TYPES = {"text": "a non-empty string", "count": "a positive integer", "flag": "true or false",
-          "texts": "a list of strings"}
-
-
-@dataclass(frozen=True)
-class Field:
-    """One metadata field: its type (``text``, ``count``, ``flag``, ``texts``), whether required, its meaning."""
-
-    name: str
-    type: str
-    required: bool
-    meaning: str
-
-
-#: kind → metadata fields (the leaderboard filters on the required model fields)
-SCHEMA: dict[str, tuple[Field, ...]] = {
-    "models": (
-        Field("family", "text", True, "model family, e.g. `dinov3`, `resnet`, `vit`"),
-        Field("parameters", "count", True, "exact number of parameters"),
-        Field("layers", "count", True, "number of layers the model yields (`len(layer_names)`)"),
-        Field("training_data", "text", True, "what the weights were trained on; `none` for random weights only"),
-        Field("objective", "text", True, "training objective, e.g. `supervised classification`; `none`"),
-        Field("source", "text", True, "where the weights come from: a Hugging Face repository, URL or paper"),
-        Field("architecture", "text", False, "architecture label, e.g. `ViT-S/16`"),
-        Field("checkpoints", "texts", False, "checkpoint names accepted after `@`"),
-        Field("image_size", "count", False, "input resolution in pixels"),
-    ),
-    "datasets": (
-        Field("modality", "text", True, "`fmri` or `meg`: which metrics apply"),
-        Field("citation", "text", True, "the paper or source to cite"),
-        Field("spatial", "flag", False, "true when the dataset gives region positions (spatial score)"),
-        Field("subjects", "texts", False, "subject identifiers"),
-        Field("options", "texts", False, "option names (`--set dataset.OPTION=VALUE`)"),
-    ),
-    "metrics": (
-        Field("modality", "text", True, "modalities it applies to, comma-separated: `fmri, meg`"),
-        Field("options", "texts", False, "option names (`--set metric.OPTION=VALUE`)"),
-    ),
-}
-
-
-def _well_typed(value: Any, kind: str) -> bool:
-    if kind == "text":
-        return isinstance(value, str) and bool(value.strip())
-    if kind == "count":
-        return isinstance(value, int) and not isinstance(value, bool) and value > 0
-    if kind == "flag":
-        return isinstance(value, bool)
-    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
-
-
-def metadata_problems(kind: str, metadata: dict[str, Any], *, complete: bool = True) -> list[str]:
-    """Every way ``metadata`` breaks :data:`SCHEMA` for ``kind``, one phrase each.
-
-    Parameters
-    ----------
-    kind : ``models``, ``datasets`` or ``metrics``
-    metadata : the keyword arguments given to ``register`` besides ``description``
-    complete : also report missing required fields (registration checks types only)
-
-    Returns
-    -------
-    list of str
-        Phrases such as ``"metadata field 'parameters' = '21M', which should be a positive
-        integer (exact number of parameters)"``; empty when the metadata is valid.
-    """
-    problems = []
-    for f in SCHEMA.get(kind, ()):
-        if f.name not in metadata:
-            if complete and f.required:
-                problems.append(f"no metadata field {f.name!r} ({f.meaning})")
-        elif not _well_typed(metadata[f.name], f.type):
-            problems.append(f"metadata field {f.name!r} = {metadata[f.name]!r}, which should be "
-                            f"{_TYPES[f.type]} ({f.meaning})")
-    return problems
-
 
 # -- report ------------------------------------------------------------------------------------
 MARKS = {"pass": "✓", "fail": "✗", "skip": "–"}
@@ -643,75 +567,3 @@ def _check_probe(report: Report, metric: Metric, probe: ProbeDataset) -> None:
     report.add(f"aggregate {probe.modality}", "fail" if problem else "pass",
                f"aggregate() over {len(perfect)} subjects: {problem}" if problem
                else f"aggregate() over {len(perfect)} subjects gives {total.value:.3f} ± {total.error:.3f}")
-
-
-# -- validation of what plugins return (also used at run time) ------------------------------------
-def score_problem(score: Any, strict: bool = True) -> str | None:
-    """What is malformed in a metric's ``Score``, as a phrase naming the field; None when it is well-formed.
-
-    ``strict=False`` (run time, and a noise model's score) accepts a NaN value or error and
-    ``n_units == 0``: only what cannot be stored is a problem.
-    """
-    if not isinstance(score, Score):
-        return f"score() returned {type(score).__name__}, not a brainbench.Score"
-    for key in ("value", "error"):
-        value = getattr(score, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-            return f"Score.{key} is {type(value).__name__}, not a number"
-    if strict and not math.isfinite(score.value):
-        return f"Score.value is {score.value}"
-    if strict and not math.isfinite(score.error):
-        return "Score.error is NaN; give the standard error of the score"
-    if not (math.isnan(score.error) or score.error >= 0):
-        return f"Score.error is {score.error}, not a standard error (≥ 0)"
-    if isinstance(score.n_units, bool) or not isinstance(score.n_units, (int, np.integer)) \
-            or score.n_units < (1 if strict else 0):
-        return f"Score.n_units is {score.n_units!r}, not a {'positive' if strict else 'non-negative'} integer"
-    if not isinstance(score.detail, dict):
-        return f"Score.detail is {type(score.detail).__name__}, not a dict"
-    try:
-        json.dumps(score.detail, allow_nan=True)
-    except (TypeError, ValueError) as exc:
-        return f"Score.detail is not JSON-serialisable ({exc}); convert numpy values with float() or .tolist()"
-    return None
-
-
-def _plugin_says(spec: Spec, what: str) -> str:
-    return f"plugin {spec.plugin!r} ({spec.source}): the {what} of {spec.kind[:-1]} {spec.name!r}"
-
-
-def expect_instance(value: Any, expected: type, spec: Spec, what: str = "factory") -> Any:
-    """``value`` when it is an ``expected``; else a one-sentence error naming the plugin and what it returned.
-
-    Parameters
-    ----------
-    value : what the plugin returned
-    expected : e.g. ``brainbench.VisionModel``
-    spec : the registered entry whose code returned it
-    what : the call, e.g. ``"factory"`` or ``"responses('sub-01')"``
-    """
-    if not isinstance(value, expected):
-        raise BrainbenchError(f"{_plugin_says(spec, what)} returned {type(value).__name__}, "
-                              f"not a brainbench.{expected.__name__}")
-    return value
-
-
-def expect_score(score: Any, spec: Spec, what: str = "score()") -> Score:
-    """``score`` when it can be stored (see :func:`score_problem` with ``strict=False``); else a one-sentence error."""
-    expect_instance(score, Score, spec, what)
-    problem = score_problem(score, strict=False)
-    if problem:
-        raise BrainbenchError(f"{_plugin_says(spec, what)} is malformed: {problem}")
-    return score
-
-
-def expect_responses(responses: Any, spec: Spec, subject: str, n_stimuli: int) -> Responses:
-    """``responses`` when it is a ``Responses`` whose stimulus indices point into the stimuli; else an error."""
-    what = f"responses({subject!r})"
-    expect_instance(responses, Responses, spec, what)
-    index = responses.stimulus_index
-    if len(index) and (index.min() < 0 or index.max() >= n_stimuli):
-        bad = int(index.min() if index.min() < 0 else index.max())
-        raise BrainbenchError(f"{_plugin_says(spec, what)} is malformed: stimulus_index holds {bad}, but there are "
-                              f"{n_stimuli} stimuli")
-    return responses

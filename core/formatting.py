@@ -39,7 +39,7 @@ def table(rows: Sequence[ResultRow]) -> str:
 
 def render(rows: Sequence[ResultRow], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps([row.to_json() for row in rows], indent=2)
+        return json.dumps([row.to_json() for row in rows], indent=2, allow_nan=False)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")

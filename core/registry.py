@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import BrainbenchError, DuplicateNameError, UnknownNameError
+from .metadata import metadata_problems
 from .plugins import LOAD_ERRORS, PluginLoadError, get_plugin_manager, plugin_source
 
 KINDS = ("models", "datasets", "metrics")
@@ -129,7 +130,6 @@ def _check_metadata(kind: str, name: str, plugin: str, metadata: dict[str, Any])
             f"plugin {plugin!r} registered {kind[:-1]} {name!r} with metadata that is not "
             f"JSON-serialisable ({exc})"
         ) from None
-    from .conformance import metadata_problems  # here, not at the top: conformance imports this module
 
     problems = metadata_problems(kind, metadata, complete=False)
     if problems:

@@ -5,6 +5,10 @@ It runs in WAL mode so that readers (``bench results``, the leaderboard) never b
 run. Saving the same combination again updates the row in place. Schema changes are
 migration functions applied once each and recorded in the ``_migrations`` table.
 The aggregate over subjects is stored with ``subject = "all"``.
+
+Jobs of ``bench grid`` that failed are kept in a second table, ``failures`` (same key,
+plus the error, its traceback and the number of attempts); saving a score for a key
+removes its failure in the same transaction, so a key is never both scored and failed.
 """
 from __future__ import annotations
 
@@ -44,13 +48,21 @@ class ResultRow:
     updated_at: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The stable JSON form (documented in the README)."""
+        """The stable JSON form (documented in the README); NaN and infinities become null."""
         out = asdict(self)
         out["options"] = json.loads(self.options)
-        for name in ("score", "error"):
-            if out[name] is not None and math.isnan(out[name]):
-                out[name] = None
-        return out
+        return json_safe(out)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None, recursively (strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def canonical_options(options: dict[str, Any]) -> str:
@@ -96,7 +108,58 @@ def _m001_results(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX results_by_benchmark ON results (dataset, metric)")
 
 
-MIGRATIONS = [_m001_results]
+def _m002_failures(db: sqlite3.Connection) -> None:
+    db.execute(
+        """
+    CREATE TABLE failures (
+        id INTEGER PRIMARY KEY,
+        model TEXT NOT NULL,
+        checkpoint TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        options TEXT NOT NULL,
+        error TEXT NOT NULL,
+        traceback TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        brainbench_version TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (model, checkpoint, dataset, subject, metric, options)
+    )
+    """
+    )
+
+
+MIGRATIONS = [_m001_results, _m002_failures]
+
+
+@dataclass
+class Failure:
+    """A grid job that raised: its key, the one-line error, the traceback and how often it was tried."""
+
+    model: str
+    checkpoint: str
+    dataset: str
+    subject: str
+    metric: str
+    options: str
+    error: str
+    traceback: str = ""
+    attempts: int = 1
+    brainbench_version: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return tuple(getattr(self, name) for name in KEY_FIELDS)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON object with the same key names as :meth:`ResultRow.to_json` (``options`` parsed)."""
+        out = asdict(self)
+        out["options"] = json.loads(self.options)
+        return out
 
 
 class ResultStore:
@@ -147,18 +210,42 @@ class ResultStore:
                 f"ON CONFLICT ({', '.join(KEY_FIELDS)}) DO UPDATE SET {updates}",
                 [values[c] for c in columns],
             )
+            self.db.execute(f"DELETE FROM failures WHERE {_KEY_MATCH}", [values[c] for c in KEY_FIELDS])
+
+    def keys(self) -> set[tuple[str, ...]]:
+        """The key (:data:`KEY_FIELDS`, in order) of every stored row."""
+        return {tuple(r) for r in self.db.execute(f"SELECT {', '.join(KEY_FIELDS)} FROM results")}
+
+    def record_failure(self, failure: Failure) -> None:
+        """Store a failed job, or count one more attempt of an already failed one (keeping ``created_at``)."""
+        now = _now()
+        values = asdict(failure)
+        values["created_at"] = values["updated_at"] = now
+        columns = list(values)
+        with self.db:
+            self.db.execute(
+                f"INSERT INTO failures ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+                f"ON CONFLICT ({', '.join(KEY_FIELDS)}) DO UPDATE SET error = excluded.error, "
+                "traceback = excluded.traceback, brainbench_version = excluded.brainbench_version, "
+                "updated_at = excluded.updated_at, attempts = failures.attempts + 1",
+                [values[c] for c in columns],
+            )
+
+    def failures(self, **filters: str | None) -> list[Failure]:
+        """Failed jobs matching the given key fields (``None`` = any; ``*`` and ``?`` are wildcards)."""
+        where, params = _where(filters)
+        cursor = self.db.execute(
+            f"SELECT * FROM failures {where} ORDER BY dataset, metric, model, checkpoint, subject, options", params)
+        out = []
+        for r in cursor:
+            values = dict(r)
+            values.pop("id")
+            out.append(Failure(**values))
+        return out
 
     def query(self, **filters: str | None) -> list[ResultRow]:
         """Rows matching the given fields (``None`` = any); ``*`` and ``?`` are wildcards."""
-        clauses, params = [], []
-        for name, value in filters.items():
-            if name not in KEY_FIELDS:
-                raise ValueError(f"cannot filter on {name!r}")
-            if value is None:
-                continue
-            clauses.append(f"{name} GLOB ?")
-            params.append(value)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = _where(filters)
         cursor = self.db.execute(
             f"SELECT * FROM results {where} ORDER BY dataset, metric, model, checkpoint, subject, options", params
         )
@@ -178,6 +265,22 @@ class ResultStore:
                 if values[name] is None:
                     values[name] = float("nan")
             yield ResultRow(**values)
+
+
+_KEY_MATCH = " AND ".join(f"{name} = ?" for name in KEY_FIELDS)
+
+
+def _where(filters: dict[str, str | None]) -> tuple[str, list[str]]:
+    """A ``WHERE`` clause of GLOB matches on key fields, and its parameters."""
+    clauses, params = [], []
+    for name, value in filters.items():
+        if name not in KEY_FIELDS:
+            raise ValueError(f"cannot filter on {name!r}")
+        if value is None:
+            continue
+        clauses.append(f"{name} GLOB ?")
+        params.append(value)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
 def _now() -> str:

@@ -4,6 +4,10 @@ Each model is built once; each dataset once; activations are extracted (or read 
 the cache) once per (model, dataset) and shared by every metric. Rows are saved as
 soon as they are computed, so an interrupted run keeps everything it finished, and a
 re-run updates rows in place.
+
+:func:`row_options`, :func:`result_context` and :func:`score_row` make the rows; ``bench grid``
+(:mod:`brainbench.core.grid`) uses them too, so both commands store identical rows under
+identical keys.
 """
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ import brainbench
 from .activations import extract
 from .config import Config
 from .errors import BrainbenchError
+from .guards import build, expect_responses, expect_score
 from .metric import Score
-from .registry import ModelRef, get_registry
+from .registry import ModelRef, Spec, get_registry
 from .results import AGGREGATE_SUBJECT, ResultRow, ResultStore, canonical_options
 
 
@@ -28,7 +33,8 @@ class RunOptions:
     subjects: list[str] | None = None
     pooling: str = "mean"
     device: str = "auto"
-    batch_size: int = 32
+    batch_size: int | str = 32
+    precision: str | None = None
     model_options: dict[str, Any] = field(default_factory=dict)
     dataset_options: dict[str, Any] = field(default_factory=dict)
     metric_options: dict[str, Any] = field(default_factory=dict)
@@ -64,51 +70,90 @@ def run(
     model_specs = [registry.model(ref.name) for ref in refs]
     dataset_specs = [registry.dataset(name) for name in datasets]
     metric_specs = [registry.metric(name) for name in metrics]
-    metric_objects = [spec.factory(**options.metric_options) for spec in metric_specs]
-    built_datasets = {spec.name: spec.factory(**options.dataset_options) for spec in dataset_specs}
+    metric_objects = [build(spec, **options.metric_options) for spec in metric_specs]
+    # models before datasets: building one loads nothing yet, and missing weights fail at once
+    built_models = [build(spec, ref.checkpoint, **options.model_options) for ref, spec in zip(refs, model_specs)]
+    built_datasets = {spec.name: build(spec, **options.dataset_options) for spec in dataset_specs}
     for dataset in built_datasets.values():
         for metric in metric_objects:
             metric.check_dataset(dataset)
 
     saved: list[ResultRow] = []
-    for ref, model_spec in zip(refs, model_specs):
-        model = model_spec.factory(ref.checkpoint, **options.model_options)
+    for model, model_spec in zip(built_models, model_specs):
         for dataset_spec in dataset_specs:
             dataset = built_datasets[dataset_spec.name]
             subjects = _pick_subjects(dataset, options.subjects)
             started = time.perf_counter()
             activations = extract(model, dataset.stimuli, pooling=options.pooling, device=options.device,
                                   batch_size=options.batch_size, cache_dir=config.cache_dir,
-                                  progress=options.progress)
+                                  progress=options.progress, precision=options.precision)
             how = "reused cached activations" if activations.from_cache else (
                 f"extracted activations in {time.perf_counter() - started:.1f} s")
             echo(f"{model.name}@{model.checkpoint} × {dataset.name}: {how} "
                  f"({len(activations.layers)} layers × {len(dataset.stimuli)} stimuli, pooling={options.pooling})")
             for metric_spec, metric in zip(metric_specs, metric_objects):
-                context = dict(model=model.name, checkpoint=model.checkpoint, dataset=dataset.name,
-                               metric=metric_spec.name, data_hash=dataset.fingerprint(),
-                               activations_key=activations.key,
-                               options=canonical_options({
-                                   "metric": metric.options, "pooling": options.pooling,
-                                   "model": options.model_options, "dataset": options.dataset_options}),
-                               plugin_versions={s.plugin: s.source for s in (model_spec, dataset_spec, metric_spec)},
-                               seed=int(options.model_options.get("seed", 0)))
+                context = result_context(model, dataset, metric, activations.key, options.pooling,
+                                         options.model_options, options.dataset_options,
+                                         (model_spec, dataset_spec, metric_spec), options.precision)
                 scores: dict[str, Score] = {}
                 metric_started = time.perf_counter()
                 for subject in subjects:
                     subject_started = time.perf_counter()
-                    responses = dataset.responses(subject)
-                    features = {layer: values[responses.stimulus_index]
-                                for layer, values in activations.layers.items()}
-                    scores[subject] = metric.score(features, responses, dataset)
+                    scores[subject] = score_subject(metric, metric_spec, dataset, dataset_spec, activations, subject)
                     saved.append(_save(store, context, subject, scores[subject], time.perf_counter() - subject_started))
-                total = metric.aggregate(scores)
+                total = expect_score(metric.aggregate(scores), metric_spec, "aggregate()")
                 saved.append(_save(store, context, AGGREGATE_SUBJECT, total, time.perf_counter() - metric_started))
     return saved
 
 
+def score_subject(metric, metric_spec: Spec, dataset, dataset_spec: Spec, activations, subject: str) -> Score:
+    """One subject's score: its responses, the activations of its stimuli, the metric — each checked."""
+    responses = expect_responses(dataset.responses(subject), dataset_spec, subject, len(dataset.stimuli))
+    features = {layer: values[responses.stimulus_index] for layer, values in activations.layers.items()}
+    return expect_score(metric.score(features, responses, dataset), metric_spec)
+
+
+def row_options(metric, pooling: str, model_options: dict, dataset_options: dict, precision: str | None = None) -> str:
+    """The canonical ``options`` of a row: every metric option, the pooling, and the plugin options given.
+
+    A ``--precision`` other than fp32 is added as ``precision`` (absent otherwise, so that fp32
+    rows keep the keys they always had).
+    """
+    options = {"metric": metric.options, "pooling": pooling, "model": model_options, "dataset": dataset_options}
+    if precision not in (None, "fp32"):
+        options["precision"] = precision
+    return canonical_options(options)
+
+
+def result_context(model, dataset, metric, activations_key: str, pooling: str, model_options: dict,
+                   dataset_options: dict, specs: tuple, precision: str | None = None) -> dict[str, Any]:
+    """The fields shared by every row of one (model, dataset, metric): key fields and provenance.
+
+    Parameters
+    ----------
+    model, dataset, metric
+        The built plugin objects (a ``VisionModel``, a ``Dataset``, a ``Metric``).
+    activations_key
+        The activation cache key the scores were computed from.
+    pooling, model_options, dataset_options, precision
+        What enters the row's ``options`` besides the metric's own options (see :func:`row_options`).
+    specs
+        The registry specs of the model, dataset and metric (their plugins' versions are recorded).
+    """
+    return dict(model=model.name, checkpoint=model.checkpoint, dataset=dataset.name, metric=specs[2].name,
+                data_hash=dataset.fingerprint(), activations_key=activations_key,
+                options=row_options(metric, pooling, model_options, dataset_options, precision),
+                plugin_versions={s.plugin: s.source for s in specs},
+                seed=int(model_options.get("seed", 0)))
+
+
+def score_row(context: dict, subject: str, score: Score, elapsed: float) -> ResultRow:
+    """The :class:`ResultRow` of one subject's (or the aggregate's) score."""
+    return ResultRow(subject=subject, score=float(score.value), error=float(score.error), n_units=score.n_units,
+                     detail=score.detail, brainbench_version=brainbench.__version__, elapsed_s=elapsed, **context)
+
+
 def _save(store: ResultStore, context: dict, subject: str, score: Score, elapsed: float) -> ResultRow:
-    row = ResultRow(subject=subject, score=float(score.value), error=float(score.error), n_units=score.n_units,
-                    detail=score.detail, brainbench_version=brainbench.__version__, elapsed_s=elapsed, **context)
+    row = score_row(context, subject, score, elapsed)
     store.save(row)
     return row

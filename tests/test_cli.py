@@ -179,8 +179,6 @@ def test_unknown_model_option_is_one_sentence(tiny_cli_args):
                           "model 'dinov3-tiny' has no option 'sed'", "seed")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: unknown dataset options reach the dataset class as keyword "
-                                        "arguments and escape as a TypeError traceback")
 def test_unknown_dataset_option_is_one_sentence(tiny_cli_args):
     assert_one_line_error(invoke("run", *tiny_cli_args, "--set", "dataset.n_imgs=40"), "n_imgs", "n_images")
     assert db_count() == 0

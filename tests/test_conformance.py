@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 
 import brainbench
-from brainbench.core import conformance
+from brainbench.core import conformance, guards, metadata
 from brainbench.core.contrib_commands import check as check_command
 from brainbench.core.errors import BrainbenchError, MissingDataError
 from brainbench.core.plugins import get_plugin_manager, reset_plugin_manager
@@ -323,46 +323,46 @@ def test_metric_that_accepts_any_option_fails():
 
 # -- metadata and score validation --------------------------------------------------------------------
 def test_metadata_problems_name_the_field():
-    assert conformance.metadata_problems("models", MODEL_METADATA) == []
-    assert conformance.metadata_problems("models", {**MODEL_METADATA, "parameters": "21M"}, complete=False) == [
+    assert metadata.metadata_problems("models", MODEL_METADATA) == []
+    assert metadata.metadata_problems("models", {**MODEL_METADATA, "parameters": "21M"}, complete=False) == [
         "metadata field 'parameters' = '21M', which should be a positive integer (exact number of parameters)"]
-    assert conformance.metadata_problems("models", {"parameters": True, "checkpoints": ["init", 3]},
+    assert metadata.metadata_problems("models", {"parameters": True, "checkpoints": ["init", 3]},
                                          complete=False) == [
         "metadata field 'parameters' = True, which should be a positive integer (exact number of parameters)",
         "metadata field 'checkpoints' = ['init', 3], which should be a list of strings (checkpoint names "
         "accepted after `@`)"]
-    assert conformance.metadata_problems("models", {}, complete=False) == []
-    assert conformance.metadata_problems("datasets", {"modality": "fmri", "spatial": "yes"}) == [
+    assert metadata.metadata_problems("models", {}, complete=False) == []
+    assert metadata.metadata_problems("datasets", {"modality": "fmri", "spatial": "yes"}) == [
         "no metadata field 'citation' (the paper or source to cite)",
         "metadata field 'spatial' = 'yes', which should be true or false (true when the dataset gives region "
         "positions (spatial score))"]
 
 
 def test_score_problem_and_expect_instance():
-    assert conformance.score_problem(brainbench.Score(0.3, 0.01, 10, {"a": [1.0]})) is None
-    assert conformance.score_problem(brainbench.Score(0.3)) == ("Score.error is NaN; give the standard error of "
+    assert guards.score_problem(brainbench.Score(0.3, 0.01, 10, {"a": [1.0]})) is None
+    assert guards.score_problem(brainbench.Score(0.3)) == ("Score.error is NaN; give the standard error of "
                                                                 "the score")
-    assert conformance.score_problem(brainbench.Score(0.3, 0.1, 0)) == "Score.n_units is 0, not a positive integer"
-    assert conformance.score_problem(brainbench.Score(math.nan), strict=False) is None
-    assert conformance.score_problem(brainbench.Score("0.3", 0.1, 1)) == "Score.value is str, not a number"
+    assert guards.score_problem(brainbench.Score(0.3, 0.1, 0)) == "Score.n_units is 0, not a positive integer"
+    assert guards.score_problem(brainbench.Score(math.nan), strict=False) is None
+    assert guards.score_problem(brainbench.Score("0.3", 0.1, 1)) == "Score.value is str, not a number"
     spec = register("metrics", "typed", InSample, modality="fmri")
     with pytest.raises(BrainbenchError) as error:
-        conformance.expect_score(0.5, spec)
+        guards.expect_score(0.5, spec)
     assert str(error.value) == ("plugin 'plugin_typed' (plugin 'plugin_typed'): the score() of metric 'typed' "
                                 "returned float, not a brainbench.Score")
     with pytest.raises(BrainbenchError) as error:
-        conformance.expect_score(brainbench.Score(0.5, 0.1, 3, {"r": np.float32(0.5)}), spec, "aggregate()")
+        guards.expect_score(brainbench.Score(0.5, 0.1, 3, {"r": np.float32(0.5)}), spec, "aggregate()")
     assert str(error.value).startswith("plugin 'plugin_typed' (plugin 'plugin_typed'): the aggregate() of metric "
                                        "'typed' is malformed: Score.detail is not JSON-serialisable")
     data_spec = register("datasets", "small", SmallData, modality="fmri", citation="tests")
     responses = SmallData(shift=5).responses("sub-01")
-    assert conformance.expect_responses(responses, data_spec, "sub-01", 25) is responses
+    assert guards.expect_responses(responses, data_spec, "sub-01", 25) is responses
     with pytest.raises(BrainbenchError) as error:
-        conformance.expect_responses(responses, data_spec, "sub-01", 20)
+        guards.expect_responses(responses, data_spec, "sub-01", 20)
     assert str(error.value) == ("plugin 'plugin_small' (plugin 'plugin_small'): the responses('sub-01') of dataset "
                                 "'small' is malformed: stimulus_index holds 24, but there are 20 stimuli")
     with pytest.raises(BrainbenchError, match=r"the factory of dataset 'small' returned dict, not a brainbench.Dataset$"):
-        conformance.expect_instance({}, brainbench.Dataset, data_spec)
+        guards.expect_instance({}, brainbench.Dataset, data_spec)
 
 
 def test_registration_refuses_malformed_metadata_naming_plugin_and_field():

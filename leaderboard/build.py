@@ -1,0 +1,278 @@
+"""Render the static leaderboard site from the results database.
+
+The site is plain files: HTML from Jinja2 templates (every string autoescaped, so a model
+named ``<script>`` shows as text), one stylesheet, one small script for sorting and filtering
+(the tables are complete and ranked without it), SVG plots drawn by matplotlib, and the data as
+CSV and JSON. Links are relative, nothing is fetched at run time and nothing comes from a CDN,
+so it works from ``file://`` and from any static host.
+
+Layout of ``out/``::
+
+    index.html  benchmarks.html  downloads.html
+    models/<model>.html  benchmarks/<dataset>--<metric>.html
+    plots/<model>/<benchmark>--<checkpoint>--<kind>.svg
+    data/results.{csv,json}  data/leaderboard.{csv,json}
+    static/style.css  static/leaderboard.js
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import brainbench
+from brainbench.core.errors import BrainbenchError
+from brainbench.core.formatting import render
+from brainbench.core.results import ResultStore, json_safe
+
+from . import plots
+from .data import Leaderboard, build_leaderboard, finite, half_time, half_time_metrics, slug, step_of
+
+HERE = Path(__file__).resolve().parent
+MARKER = ".brainbench-site"
+SUBFOLDERS = ("models", "benchmarks", "plots", "data", "static")
+FILTERS = (("family", "Family"), ("size", "Size"), ("training", "Training data"), ("checkpoint", "Checkpoint"))
+SHOWN_METADATA = ("architecture", "objective", "layers", "image_size", "source")
+
+
+@dataclass
+class Plot:
+    path: str  # relative to the site root
+    caption: str
+    group: str  # the section it is shown in: a checkpoint, or "training"
+
+
+@dataclass
+class SiteReport:
+    """What :func:`build_site` wrote."""
+
+    out: Path
+    rows: int
+    pages: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)
+
+
+def format_parameters(value: Any) -> str:
+    number = finite(value)
+    if number is None:
+        return "unknown"
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if number >= limit:
+            return f"{number / limit:,.1f}{suffix}"
+    return f"{number:,.0f}"
+
+
+def _environment():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                             autoescape=jinja2.select_autoescape(["html"], default_for_string=True, default=True),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["params"] = format_parameters
+    env.filters["finite"] = finite
+    return env
+
+
+def _prepare(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise BrainbenchError(f"{out} is a file; give --out a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise BrainbenchError(f"{out} is not empty and was not built by `bench leaderboard build`; "
+                              "give --out a new or empty folder")
+    for name in SUBFOLDERS:
+        shutil.rmtree(out / name, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("built by `bench leaderboard build`; the folder is rewritten on each build\n")
+
+
+def _write_data(board: Leaderboard, out: Path, half_columns: list[str]) -> None:
+    folder = out / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(json_safe([r.to_json() for r in board.rows]), indent=1,
+                                                    allow_nan=False))
+    (folder / "results.csv").write_text(render(board.rows, "csv") + "\n")
+    table = []
+    for e in board.entries:
+        scores = {}
+        for b in board.benchmarks:
+            cell = e.cells[b.slug]
+            scores[f"{b.dataset}/{b.metric}"] = {
+                "score": cell.score, "error": cell.error, "n_subjects": cell.n_subjects or None,
+                "brainbench_version": cell.row.brainbench_version if cell.row else None,
+                "data_hash": cell.row.data_hash if cell.row else None}
+        table.append({"model": e.model, "checkpoint": e.checkpoint, "family": e.family, "parameters": e.parameters,
+                      "training_data": e.training_data, "scores": scores,
+                      "half_times": {m: e.half_times.get(m) for m in half_columns}})
+    (folder / "leaderboard.json").write_text(json.dumps(json_safe(table), indent=1, allow_nan=False))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = ["model", "checkpoint", "family", "parameters", "training_data"]
+    for b in board.benchmarks:
+        header += [f"{b.dataset}/{b.metric} {x}" for x in ("score", "error", "n_subjects")]
+    writer.writerow(header + [f"half_time {m}" for m in half_columns])
+    for item in table:
+        line = [item["model"], item["checkpoint"], item["family"], item["parameters"], item["training_data"]]
+        for cell in item["scores"].values():
+            line += [cell["score"], cell["error"], cell["n_subjects"]]
+        writer.writerow(["" if v is None else v for v in line + [item["half_times"][m] for m in half_columns]])
+    (folder / "leaderboard.csv").write_text(buffer.getvalue())
+
+
+def _plotted_entries(board: Leaderboard, model: str):
+    """Checkpoints drawn in detail: every non-step checkpoint and the last training step."""
+    entries = board.entries_of(model)
+    steps = [e for e in entries if step_of(e.checkpoint) is not None]
+    last = max(steps, key=lambda e: step_of(e.checkpoint)) if steps else None
+    return [e for e in entries if e not in steps or e is last]
+
+
+def _model_plots(board: Leaderboard, model: str, out: Path) -> list[Plot]:
+    made: list[Plot] = []
+    folder = f"plots/{slug(model)}"
+
+    def add(draw, name: str, caption: str, group: str, *args, **kwargs) -> None:
+        path = f"{folder}/{name}.svg"
+        if draw(*args, out / path, caption, **kwargs):
+            made.append(Plot(path, caption, group))
+
+    curves = board.curves(model)
+    if curves:
+        labelled = {b.title: curves[b.slug] for b in board.benchmarks if b.slug in curves}
+        add(plots.training_curves, "training", f"{model}: score over training steps (dashed: half-times)",
+            "training steps", labelled, {label: half_time(points) for label, points in labelled.items()})
+
+    for entry in _plotted_entries(board, model):
+        for b in board.benchmarks:
+            row = entry.cells[b.slug].row
+            if row is None:
+                continue
+            d, stem, who = row.detail, f"{b.slug}--{slug(entry.checkpoint)}", f"{model}@{entry.checkpoint}"
+            group = f"checkpoint {entry.checkpoint}"
+            at_layer = f" (best layer {d['layer']})" if isinstance(d.get("layer"), str) else ""
+            if isinstance(d.get("per_region"), dict):
+                add(plots.region_bars, f"{stem}--regions", f"{who}: {b.metric} r per region on {b.dataset}{at_layer}",
+                    group, d["per_region"])
+            if isinstance(d.get("per_layer"), dict):
+                add(plots.layer_profile, f"{stem}--layers", f"{who}: {b.metric} r per layer on {b.dataset}", group,
+                    d["per_layer"], best=d.get("layer"))
+            if isinstance(d.get("regions"), dict):
+                pooled = d.get("pooled", {}) if isinstance(d.get("pooled"), dict) else {}
+                r = finite(pooled.get("pearson_r")) if pooled else finite(row.score)
+                add(plots.layer_distance, f"{stem}--distance", f"{who}: best layer vs distance from V1 on {b.dataset}",
+                    group, d["regions"], d.get("layers", []), pearson=r)
+            if isinstance(d.get("r_time"), dict) and isinstance(d.get("times"), list):
+                add(plots.layer_time, f"{stem}--layer-time", f"{who}: {b.metric} r per layer and time on {b.dataset}",
+                    group, d["r_time"], d["times"])
+    return made
+
+
+def _grouped(made: list[Plot]) -> list[tuple[str, list[Plot]]]:
+    groups: dict[str, list[Plot]] = {}
+    for plot in made:
+        groups.setdefault(plot.group, []).append(plot)
+    return list(groups.items())
+
+
+def _half_time_rows(board: Leaderboard, model: str) -> list[tuple[str, float | None]]:
+    """Half-time per benchmark with a curve, and per region of the fMRI encoding benchmarks."""
+    rows = []
+    steps = [e for e in board.entries_of(model) if step_of(e.checkpoint) is not None]
+    for b in board.benchmarks:
+        curve = board.curves(model).get(b.slug)
+        if not curve:
+            continue
+        rows.append((b.title, half_time(curve)))
+        regions: dict[str, list[tuple[int, float]]] = {}
+        for e in steps:
+            row = e.cells[b.slug].row
+            per_region = row.detail.get("per_region") if row is not None else None
+            for region, value in (per_region or {}).items():
+                if finite(value) is not None:
+                    regions.setdefault(region, []).append((step_of(e.checkpoint), value))
+        rows += [(f"{b.title} · {region}", half_time(points)) for region, points in regions.items()]
+    return rows
+
+
+def build_site(db_path: str | Path, out: str | Path, *, title: str = "brainbench leaderboard",
+               registry=None) -> SiteReport:
+    """Render the site for the results in ``db_path`` into the folder ``out`` (rewritten on each build).
+
+    Parameters
+    ----------
+    db_path
+        The results database.
+    out
+        The site folder; it must be new, empty, or a previous build.
+    title
+        Shown in the header and the page titles.
+    registry
+        Where model, dataset and metric metadata come from (default: the plugins installed here).
+    """
+    import matplotlib
+
+    from brainbench.core.registry import get_registry
+
+    db_path, out = Path(db_path).expanduser(), Path(out).expanduser()
+    if not db_path.exists():
+        raise BrainbenchError(f"no results database at {db_path} yet; run `bench grid` first")
+    with ResultStore(db_path) as store:
+        rows = store.query()
+    board = build_leaderboard(rows, registry if registry is not None else get_registry())
+    _prepare(out)
+    report = SiteReport(out, len(rows))
+    env = _environment()
+    model_slugs = {m: slug(m) for m in board.models}
+    half_columns = half_time_metrics(board)
+    common = dict(site_title=title, version=brainbench.__version__, n_rows=len(rows), model_slugs=model_slugs,
+                  generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  benchmarks=board.benchmarks)
+
+    def page(template: str, path: str, **context) -> None:
+        root = "../" * path.count("/")
+        target = out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(env.get_template(template).render(**common, root=root, **context))
+        report.pages.append(path)
+
+    first = board.benchmarks[0].slug if board.benchmarks else None
+    ranks, rank = [], 0
+    for e in board.entries:
+        has = first is not None and e.cells[first].score is not None
+        rank += has
+        ranks.append(rank if has else "—")
+    groups = []
+    for b in board.benchmarks:
+        if groups and groups[-1]["metric"] == b.metric:
+            groups[-1]["span"] += 1
+        else:
+            groups.append({"metric": b.metric, "label": b.metric.capitalize(), "span": 1})
+    filters = [(key, label, sorted({getattr(e, attribute) for e in board.entries}))
+               for (key, label), attribute in zip(FILTERS, ("family", "size", "training_data", "checkpoint_kind"))]
+    page("index.html", "index.html", entries=board.entries, ranks=ranks, groups=groups, filters=filters,
+         half_columns=half_columns)
+    page("benchmarks.html", "benchmarks.html")
+    page("downloads.html", "downloads.html")
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "brainbench", "font.size": 9}):
+        for model in board.models:
+            made = _model_plots(board, model, out)
+            report.plots += [p.path for p in made]
+            metadata = board.metadata.get(model, {})
+            extra = [(k, metadata[k]) for k in SHOWN_METADATA if metadata.get(k) not in (None, "", [])]
+            page("model.html", f"models/{model_slugs[model]}.html", model=model, entries=board.entries_of(model),
+                 metadata=metadata, extra_metadata=extra, description=board.descriptions.get(model, ""),
+                 plot_groups=_grouped(made), half_times=_half_time_rows(board, model))
+    for b in board.benchmarks:
+        cells = {(e.model, e.checkpoint): e.cells[b.slug] for e in board.entries}
+        ranking, rank = [], 0
+        for row in b.rows:
+            rank += finite(row.score) is not None
+            ranking.append((row, cells[(row.model, row.checkpoint)], rank if finite(row.score) is not None else "—"))
+        page("benchmark.html", f"benchmarks/{b.slug}.html", bench=b, ranking=ranking)
+    shutil.copytree(HERE / "static", out / "static")
+    _write_data(board, out, half_columns)
+    return report

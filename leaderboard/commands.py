@@ -1,0 +1,107 @@
+"""``bench leaderboard build`` and ``bench leaderboard serve``."""
+from __future__ import annotations
+
+import functools
+import http.server
+from pathlib import Path
+
+import click
+
+from brainbench.core.config import Config
+from brainbench.core.errors import BrainbenchError
+
+
+class _Group(click.Group):
+    """Shows a :class:`BrainbenchError` as one sentence, also when the group runs on its own."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrainbenchError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        pass
+
+
+def make_server(directory: str | Path, port: int = 8000) -> http.server.ThreadingHTTPServer:
+    """An HTTP server for ``directory`` on 127.0.0.1 (``port`` 0: any free port); call ``serve_forever``."""
+    directory = Path(directory)
+    if not (directory / "index.html").is_file():
+        raise BrainbenchError(f"{directory} holds no index.html; run `bench leaderboard build --out {directory}` first")
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    try:
+        return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        raise BrainbenchError(f"cannot serve on 127.0.0.1:{port} ({exc.strerror}); choose another --port") from None
+
+
+def _build(db: str | None, out: str, title: str):
+    from .build import build_site
+
+    config = Config(db=db)
+    return build_site(config.db_path, out, title=title)
+
+
+@click.group(cls=_Group)
+def leaderboard():
+    """Build the static leaderboard website from the results database, or preview it.
+
+    \b
+    Example:
+        bench leaderboard build --out site/ && bench leaderboard serve --out site/
+    """
+
+
+@leaderboard.command()
+@click.option("--out", "-o", default="site", show_default=True, type=click.Path(file_okay=False),
+              help="Folder to write the site into (new, empty, or an earlier build).")
+@click.option("--db", default=None, help="Results database (default: <home>/results.db).")
+@click.option("--title", default="brainbench leaderboard", show_default=True, help="Site title.")
+def build(out, db, title):
+    """Render the site: the ranked table, a page per model and per benchmark, plots and downloads.
+
+    The result is plain files that work from file:// or any static host.
+
+    \b
+    Example:
+        bench leaderboard build --out site/ && xdg-open site/index.html
+    """
+    report = _build(db, out, title)
+    click.echo(f"built {len(report.pages)} pages and {len(report.plots)} plots from {report.rows} rows "
+               f"in {report.out}/; open {report.out / 'index.html'}")
+
+
+@leaderboard.command()
+@click.option("--out", "-o", default="site", show_default=True, type=click.Path(file_okay=False),
+              help="The site folder.")
+@click.option("--db", default=None, help="Results database (default: <home>/results.db).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--build/--no-build", "rebuild", default=True, show_default=True,
+              help="Rebuild the site from the database first.")
+@click.option("--title", default="brainbench leaderboard", show_default=True, help="Site title (with --build).")
+def serve(out, db, port, rebuild, title):
+    """Preview the site on http://127.0.0.1:PORT/ (Ctrl-C stops).
+
+    \b
+    Example:
+        bench leaderboard serve --port 8000
+    """
+    if rebuild:
+        report = _build(db, out, title)
+        click.echo(f"built {len(report.pages)} pages from {report.rows} rows in {report.out}/")
+    server = make_server(out, port)
+    click.echo(f"serving {out} at http://127.0.0.1:{server.server_port}/ (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":  # python -m brainbench.leaderboard.commands
+    leaderboard()
