@@ -183,38 +183,6 @@ def run(models, datasets, metrics, subjects, device, pooling, batch_size, precis
     click.echo(render(rows, fmt))
 
 
-@main.command()
-@click.option("--model", "-m", default=None, help="Model name (glob: 'dinov3-*').")
-@click.option("--checkpoint", default=None, help="Checkpoint (glob).")
-@click.option("--dataset", "-d", default=None, help="Dataset (glob).")
-@click.option("--metric", "-x", default=None, help="Metric (glob).")
-@click.option("--subject", "-s", default=None, help="Subject (glob); 'all' is the aggregate over subjects.")
-@click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(FORMATS))
-@click.option("--db", default=None, help="Results database (default: <home>/results.db).")
-@click.option("--failed", is_flag=True, help="List the grid jobs that failed, with their errors, instead of scores.")
-def results(model, checkpoint, dataset, metric, subject, fmt, db, failed):
-    """Query stored scores, and export them as JSON or CSV.
-
-    \b
-    Examples:
-        bench results --subject all
-        bench results --model 'dinov3-*' --format csv > scores.csv
-        bench results --failed
-    """
-    if failed:
-        from .core.grid_command import failed_results
-
-        click.echo(failed_results(db, fmt, model=model, checkpoint=checkpoint, dataset=dataset, metric=metric,
-                                  subject=subject))
-        return
-    config = Config(db=db)
-    if not config.db_path.exists():
-        raise BrainbenchError(f"no results database at {config.db_path} yet; run `bench run` first")
-    with ResultStore(config.db_path) as store:
-        rows = store.query(model=model, checkpoint=checkpoint, dataset=dataset, metric=metric, subject=subject)
-    click.echo(render(rows, fmt))
-
-
 @main.group()
 def data():
     """Inspect the data a dataset plugin reads."""
@@ -267,12 +235,14 @@ def config(as_json):
 
 from .core.contrib_commands import check as _check_command, new as _new_command  # noqa: E402
 from .core.grid_command import grid as _grid_command  # noqa: E402
+from .core.results_commands import results  # noqa: E402
 from .leaderboard.commands import leaderboard as _leaderboard_group  # noqa: E402
 
 main.add_command(_new_command)
 main.add_command(_check_command)
 main.add_command(data_root_options(_grid_command))
 main.add_command(_leaderboard_group)
+main.add_command(results)
 
 if __name__ == "__main__":  # python -m brainbench.cli
     sys.exit(main())

@@ -9,13 +9,20 @@ The aggregate over subjects is stored with ``subject = "all"``.
 Jobs of ``bench grid`` that failed are kept in a second table, ``failures`` (same key,
 plus the error, its traceback and the number of attempts); saving a score for a key
 removes its failure in the same transaction, so a key is never both scored and failed.
+
+Each row also records the version of its benchmark definition (``benchmark_version``, see
+:mod:`brainbench.core.benchmarks`; rows stored before versions existed are version 1) and its
+``provenance`` (a JSON object: who produced it, on what machine, from which data; empty for
+rows scored here by a brainbench that does not record it). Rows from other labs' result
+files are added with :meth:`ResultStore.merge`, which never overwrites a different score
+silently (see :func:`same_values`).
 """
 from __future__ import annotations
 
 import json
 import math
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace as _with
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -46,6 +53,15 @@ class ResultRow:
     elapsed_s: float = 0.0
     created_at: str = ""
     updated_at: str = ""
+    #: version of the benchmark definition the score was computed under; 0 = not stated (stamped on save)
+    benchmark_version: int = 0
+    #: who produced the row, where, from which data (see ``docs/community.md``); {} for unrecorded local rows
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The row's key: the values of :data:`KEY_FIELDS`, in order."""
+        return tuple(getattr(self, name) for name in KEY_FIELDS)
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON form (documented in the README); NaN and infinities become null."""
@@ -131,7 +147,45 @@ def _m002_failures(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [_m001_results, _m002_failures]
+def _m003_provenance(db: sqlite3.Connection) -> None:
+    # every row stored before benchmark versions existed was scored under version 1
+    db.execute("ALTER TABLE results ADD COLUMN benchmark_version INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE results ADD COLUMN provenance TEXT NOT NULL DEFAULT '{}'")
+
+
+MIGRATIONS = [_m001_results, _m002_failures, _m003_provenance]
+
+#: the fields that two rows with one key must share to be the same score (see :func:`same_values`)
+VALUE_FIELDS = ("score", "error", "n_units", "detail", "data_hash", "benchmark_version")
+
+
+def same_values(a: ResultRow, b: ResultRow) -> bool:
+    """Whether two rows hold the same score: equal :data:`VALUE_FIELDS`, bit for bit (NaN equals NaN).
+
+    Timing, provenance, versions of brainbench and the plugins, the activation cache key and
+    the seed may differ: two labs that computed the same numbers from the same data agree.
+    """
+    return all(_canonical(getattr(a, name)) == _canonical(getattr(b, name)) for name in VALUE_FIELDS)
+
+
+def _canonical(value: Any) -> str:
+    # NaN/infinities spelled as JSON extensions, so that NaN == NaN and -0.0 != 0.0 stays visible
+    return json.dumps(value, sort_keys=True, allow_nan=True, default=_jsonable)
+
+
+def differing_fields(a: ResultRow, b: ResultRow) -> list[str]:
+    """The :data:`VALUE_FIELDS` in which ``a`` and ``b`` differ."""
+    return [name for name in VALUE_FIELDS if _canonical(getattr(a, name)) != _canonical(getattr(b, name))]
+
+
+@dataclass
+class MergeReport:
+    """What :meth:`ResultStore.merge` did with each row: counts, and the conflicts as (stored, offered) pairs."""
+
+    added: int = 0
+    identical: int = 0
+    replaced: int = 0
+    conflicts: list[tuple[ResultRow, ResultRow]] = field(default_factory=list)
 
 
 @dataclass
@@ -193,15 +247,15 @@ class ResultStore:
         self.close()
 
     def save(self, row: ResultRow) -> None:
-        """Insert ``row``, or update the row with the same key in place (keeping ``created_at``)."""
+        """Insert ``row``, or update the row with the same key in place (keeping ``created_at``).
+
+        A row that states no ``benchmark_version`` gets the version this installation scores
+        (:func:`brainbench.core.benchmarks.current_version`).
+        """
         now = _now()
-        values = asdict(row)
-        values["detail"] = json.dumps(row.detail, allow_nan=True)
-        values["plugin_versions"] = json.dumps(row.plugin_versions, sort_keys=True)
+        values = _column_values(row)
         values["created_at"] = values["updated_at"] = now
-        for name in ("score", "error"):
-            if values[name] is not None and math.isnan(values[name]):
-                values[name] = None
+        values["benchmark_version"] = _stamped(row).benchmark_version
         columns = list(values)
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in KEY_FIELDS and c != "created_at")
         with self.db:
@@ -211,6 +265,58 @@ class ResultStore:
                 [values[c] for c in columns],
             )
             self.db.execute(f"DELETE FROM failures WHERE {_KEY_MATCH}", [values[c] for c in KEY_FIELDS])
+
+    def merge(self, rows: list[ResultRow], *, replace: bool = False) -> MergeReport:
+        """Add rows from elsewhere (another lab's result file), keeping their timestamps and provenance.
+
+        A row whose key is not stored is added; one equal to the stored row (:func:`same_values`)
+        is ignored; one that differs is a *conflict*. With a conflict and ``replace`` False nothing
+        is written (all rows or none); with ``replace`` True conflicting rows overwrite the stored ones.
+
+        Parameters
+        ----------
+        rows
+            Rows with their ``benchmark_version`` set (0 is stamped as in :meth:`save`).
+        replace
+            Overwrite conflicting stored rows instead of refusing.
+
+        Returns
+        -------
+        MergeReport
+            Counts of rows added, identical (ignored) and replaced, and the conflicts.
+        """
+        report, plan = MergeReport(), []
+        for row in map(_stamped, rows):
+            stored = self.get(row.key)
+            if stored is None:
+                report.added += 1
+                plan.append(row)
+            elif same_values(stored, row):
+                report.identical += 1
+            else:
+                report.conflicts.append((stored, row))
+                if replace:
+                    report.replaced += 1
+                    plan.append(row)
+        if report.conflicts and not replace:
+            report.added = 0
+            return report
+        with self.db:
+            for row in plan:
+                values = _column_values(row)
+                values["created_at"] = values["created_at"] or _now()
+                values["updated_at"] = values["updated_at"] or values["created_at"]
+                columns = list(values)
+                self.db.execute(
+                    f"INSERT OR REPLACE INTO results ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                    [values[c] for c in columns])
+                self.db.execute(f"DELETE FROM failures WHERE {_KEY_MATCH}", [values[c] for c in KEY_FIELDS])
+        return report
+
+    def get(self, key: tuple[str, ...]) -> ResultRow | None:
+        """The stored row with this key (:data:`KEY_FIELDS`, in order), or None."""
+        cursor = self.db.execute(f"SELECT * FROM results WHERE {_KEY_MATCH}", list(key))
+        return next(self._rows(cursor), None)
 
     def keys(self) -> set[tuple[str, ...]]:
         """The key (:data:`KEY_FIELDS`, in order) of every stored row."""
@@ -261,6 +367,7 @@ class ResultStore:
             values.pop("id")
             values["detail"] = json.loads(values["detail"])
             values["plugin_versions"] = json.loads(values["plugin_versions"])
+            values["provenance"] = json.loads(values["provenance"])
             for name in ("score", "error"):
                 if values[name] is None:
                     values[name] = float("nan")
@@ -268,6 +375,27 @@ class ResultStore:
 
 
 _KEY_MATCH = " AND ".join(f"{name} = ?" for name in KEY_FIELDS)
+
+
+def _stamped(row: ResultRow) -> ResultRow:
+    """``row``, with the version this installation scores when it states none."""
+    if row.benchmark_version:
+        return row
+    from .benchmarks import current_version
+
+    return _with(row, benchmark_version=current_version(row.dataset, row.metric))
+
+
+def _column_values(row: ResultRow) -> dict[str, Any]:
+    """``row`` as the values of the ``results`` columns (JSON text for objects, NULL for NaN)."""
+    values = asdict(row)
+    values["detail"] = json.dumps(row.detail, allow_nan=True)
+    values["plugin_versions"] = json.dumps(row.plugin_versions, sort_keys=True)
+    values["provenance"] = json.dumps(row.provenance, allow_nan=False)  # in its order: files keep theirs
+    for name in ("score", "error"):
+        if values[name] is not None and math.isnan(values[name]):
+            values[name] = None
+    return values
 
 
 def _where(filters: dict[str, str | None]) -> tuple[str, list[str]]:

@@ -1,4 +1,4 @@
-"""Render the static leaderboard site from the results database.
+"""Render the static leaderboard site from results databases and portable result files.
 
 The site is plain files: HTML from Jinja2 templates (every string autoescaped, so a model
 named ``<script>`` shows as text), one stylesheet, one small script for sorting and filtering
@@ -9,10 +9,13 @@ so it works from ``file://`` and from any static host.
 Layout of ``out/``::
 
     index.html  benchmarks.html  downloads.html
-    models/<model>.html  benchmarks/<dataset>--<metric>.html
+    models/<model>.html  benchmarks/<dataset>--<metric>.html  provenance/<dataset>--<metric>.html
     plots/<model>/<benchmark>--<checkpoint>--<kind>.svg
     data/results.{csv,json}  data/leaderboard.{csv,json}
     static/style.css  static/leaderboard.js
+
+A benchmark past version 1 has ``--v<N>`` after its name. Every score links to its section
+of its benchmark's provenance page (who produced it, versions, machine, data fingerprints).
 """
 from __future__ import annotations
 
@@ -23,19 +26,20 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import brainbench
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.formatting import render
-from brainbench.core.results import ResultStore, json_safe
+from brainbench.core.results import json_safe
 
 from . import plots
-from .data import Leaderboard, build_leaderboard, finite, half_time, half_time_metrics, slug, step_of
+from .data import Leaderboard, anchor, build_leaderboard, finite, half_time, half_time_metrics, slug, step_of
+from .sources import collect_rows
 
 HERE = Path(__file__).resolve().parent
 MARKER = ".brainbench-site"
-SUBFOLDERS = ("models", "benchmarks", "plots", "data", "static")
+SUBFOLDERS = ("models", "benchmarks", "provenance", "plots", "data", "static")
 FILTERS = (("family", "Family"), ("size", "Size"), ("training", "Training data"), ("checkpoint", "Checkpoint"))
 SHOWN_METADATA = ("architecture", "objective", "layers", "image_size", "source")
 
@@ -75,6 +79,7 @@ def _environment():
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["params"] = format_parameters
     env.filters["finite"] = finite
+    env.globals["anchor"] = anchor
     return env
 
 
@@ -101,10 +106,13 @@ def _write_data(board: Leaderboard, out: Path, half_columns: list[str]) -> None:
         scores = {}
         for b in board.benchmarks:
             cell = e.cells[b.slug]
-            scores[f"{b.dataset}/{b.metric}"] = {
+            scores[b.label] = {
                 "score": cell.score, "error": cell.error, "n_subjects": cell.n_subjects or None,
+                "benchmark_id": b.benchmark_id, "benchmark_version": b.version,
                 "brainbench_version": cell.row.brainbench_version if cell.row else None,
-                "data_hash": cell.row.data_hash if cell.row else None}
+                "data_hash": cell.row.data_hash if cell.row else None,
+                "contributor": cell.row.provenance.get("contributor") if cell.row else None,
+                "provenance": f"{b.provenance_page}#{anchor(cell.row)}" if cell.row else None}
         table.append({"model": e.model, "checkpoint": e.checkpoint, "family": e.family, "parameters": e.parameters,
                       "training_data": e.training_data, "scores": scores,
                       "half_times": {m: e.half_times.get(m) for m in half_columns}})
@@ -113,12 +121,12 @@ def _write_data(board: Leaderboard, out: Path, half_columns: list[str]) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     header = ["model", "checkpoint", "family", "parameters", "training_data"]
     for b in board.benchmarks:
-        header += [f"{b.dataset}/{b.metric} {x}" for x in ("score", "error", "n_subjects")]
+        header += [f"{b.label} {x}" for x in ("score", "error", "n_subjects")]
     writer.writerow(header + [f"half_time {m}" for m in half_columns])
     for item in table:
         line = [item["model"], item["checkpoint"], item["family"], item["parameters"], item["training_data"]]
         for cell in item["scores"].values():
-            line += [cell["score"], cell["error"], cell["n_subjects"]]
+            line += [cell["score"], cell["error"], cell["n_subjects"]]  # the CSV keeps the table's numbers
         writer.writerow(["" if v is None else v for v in line + [item["half_times"][m] for m in half_columns]])
     (folder / "leaderboard.csv").write_text(buffer.getvalue())
 
@@ -198,14 +206,15 @@ def _half_time_rows(board: Leaderboard, model: str) -> list[tuple[str, float | N
     return rows
 
 
-def build_site(db_path: str | Path, out: str | Path, *, title: str = "brainbench leaderboard",
-               registry=None) -> SiteReport:
-    """Render the site for the results in ``db_path`` into the folder ``out`` (rewritten on each build).
+def build_site(sources: str | Path | Sequence[str | Path], out: str | Path, *,
+               title: str = "brainbench leaderboard", registry=None) -> SiteReport:
+    """Render the site for the results in ``sources`` into the folder ``out`` (rewritten on each build).
 
     Parameters
     ----------
-    db_path
-        The results database.
+    sources
+        One results database (a path), or a list of results databases, portable result files
+        and folders of them, merged as :func:`brainbench.leaderboard.sources.collect_rows` says.
     out
         The site folder; it must be new, empty, or a previous build.
     title
@@ -217,12 +226,17 @@ def build_site(db_path: str | Path, out: str | Path, *, title: str = "brainbench
 
     from brainbench.core.registry import get_registry
 
-    db_path, out = Path(db_path).expanduser(), Path(out).expanduser()
-    if not db_path.exists():
-        raise BrainbenchError(f"no results database at {db_path} yet; run `bench grid` first")
-    with ResultStore(db_path) as store:
-        rows = store.query()
-    board = build_leaderboard(rows, registry if registry is not None else get_registry())
+    registry = registry if registry is not None else get_registry()
+    if isinstance(sources, (str, Path)):
+        if not Path(sources).expanduser().exists():
+            raise BrainbenchError(f"no results database at {Path(sources).expanduser()} yet; run `bench grid` first")
+        sources = [sources]
+    if not sources:
+        raise BrainbenchError("no sources to build from; give --from a results folder, file or database")
+    rows, _ = collect_rows(sources, registry)
+    rows.sort(key=lambda r: (r.dataset, r.metric, r.model, r.checkpoint, r.subject, r.options, r.benchmark_version))
+    out = Path(out).expanduser()
+    board = build_leaderboard(rows, registry)
     _prepare(out)
     report = SiteReport(out, len(rows))
     env = _environment()
@@ -273,6 +287,8 @@ def build_site(db_path: str | Path, out: str | Path, *, title: str = "brainbench
             rank += finite(row.score) is not None
             ranking.append((row, cells[(row.model, row.checkpoint)], rank if finite(row.score) is not None else "—"))
         page("benchmark.html", f"benchmarks/{b.slug}.html", bench=b, ranking=ranking)
+        page("provenance.html", b.provenance_page, bench=b,
+             entries=[(row, board.subject_rows(row)) for row in [*b.rows, *b.other_rows]])
     shutil.copytree(HERE / "static", out / "static")
     _write_data(board, out, half_columns)
     return report

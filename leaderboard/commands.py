@@ -38,11 +38,18 @@ def make_server(directory: str | Path, port: int = 8000) -> http.server.Threadin
         raise BrainbenchError(f"cannot serve on 127.0.0.1:{port} ({exc.strerror}); choose another --port") from None
 
 
-def _build(db: str | None, out: str, title: str):
+def _build(db: str | None, out: str, title: str, sources: tuple[str, ...] = ()):
+    """Build from ``sources`` (and ``--db`` when given too), or from the configured database alone."""
     from .build import build_site
 
+    if sources:
+        return build_site([*sources, *([db] if db else [])], out, title=title)
     config = Config(db=db)
     return build_site(config.db_path, out, title=title)
+
+
+_FROM_HELP = ("A results folder, result file or results database to build from (repeatable, any mix; "
+              "default: the results database).")
 
 
 @click.group(cls=_Group)
@@ -60,16 +67,20 @@ def leaderboard():
               help="Folder to write the site into (new, empty, or an earlier build).")
 @click.option("--db", default=None, help="Results database (default: <home>/results.db).")
 @click.option("--title", default="brainbench leaderboard", show_default=True, help="Site title.")
-def build(out, db, title):
+@click.option("--from", "sources", multiple=True, type=click.Path(), metavar="PATH", help=_FROM_HELP)
+def build(out, db, title, sources):
     """Render the site: the ranked table, a page per model and per benchmark, plots and downloads.
 
-    The result is plain files that work from file:// or any static host.
+    The result is plain files that work from file:// or any static host. With --from it merges
+    result folders (other labs' files), result files and databases; two sources that disagree on
+    a score stop the build.
 
     \b
-    Example:
+    Examples:
         bench leaderboard build --out site/ && xdg-open site/index.html
+        bench leaderboard build --from results/ --from my-results.db --out site/
     """
-    report = _build(db, out, title)
+    report = _build(db, out, title, sources)
     click.echo(f"built {len(report.pages)} pages and {len(report.plots)} plots from {report.rows} rows "
                f"in {report.out}/; open {report.out / 'index.html'}")
 
@@ -83,7 +94,8 @@ def build(out, db, title):
 @click.option("--build/--no-build", "rebuild", default=True, show_default=True,
               help="Rebuild the site from the database first.")
 @click.option("--title", default="brainbench leaderboard", show_default=True, help="Site title (with --build).")
-def serve(out, db, port, rebuild, title):
+@click.option("--from", "sources", multiple=True, type=click.Path(), metavar="PATH", help=_FROM_HELP)
+def serve(out, db, port, rebuild, title, sources):
     """Preview the site on http://127.0.0.1:PORT/ (Ctrl-C stops).
 
     \b
@@ -91,7 +103,7 @@ def serve(out, db, port, rebuild, title):
         bench leaderboard serve --port 8000
     """
     if rebuild:
-        report = _build(db, out, title)
+        report = _build(db, out, title, sources)
         click.echo(f"built {len(report.pages)} pages from {report.rows} rows in {report.out}/")
     server = make_server(out, port)
     click.echo(f"serving {out} at http://127.0.0.1:{server.server_port}/ (Ctrl-C to stop)")

@@ -1,9 +1,11 @@
 """From result rows to what the leaderboard shows: benchmarks, table entries, half-times.
 
-A *benchmark* is a (dataset, metric) pair with stored aggregate rows (``subject = "all"``).
-When its rows were computed with several option sets, the leaderboard ranks the set that most
-models share (ties: the most recent) and lists the others on the benchmark page only, so
-that a column never mixes incomparable scores.
+A *benchmark* is a (dataset, metric) pair at one benchmark version
+(:mod:`brainbench.core.benchmarks`) with stored aggregate rows (``subject = "all"``); each
+version is its own column, so scores of different versions are never mixed. When its rows were
+computed with several option sets, the leaderboard ranks the set that most models share (ties:
+the most recent) and lists the others on the benchmark page only, so that a column never mixes
+incomparable scores; the ranked set's benchmark id names the column's definition.
 
 An *entry* is one model at one checkpoint: a row of the main table. A score that is not
 stored is *missing* (``None``), never 0. Training curves are the scores of one model over
@@ -22,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from brainbench.core.benchmarks import benchmark_id
 from brainbench.core.results import AGGREGATE_SUBJECT, ResultRow
 
 METRIC_ORDER = ("encoding", "spatial", "temporal")
@@ -35,6 +38,20 @@ def slug(text: str) -> str:
     """A file-name-safe form of ``text``; names that change get a short hash, so slugs never collide."""
     clean = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.") or "x"
     return clean if clean == text else f"{clean}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+
+def version_of(row: ResultRow) -> int:
+    """The row's benchmark version (rows that state none predate versions: version 1)."""
+    return row.benchmark_version or 1
+
+
+def _group_of(row: ResultRow) -> tuple:
+    return (row.model, row.checkpoint, row.dataset, row.metric, row.options, version_of(row))
+
+
+def anchor(row: ResultRow) -> str:
+    """The id of the row's section on its benchmark's provenance page (unique per model, checkpoint, options)."""
+    return f"{slug(row.model)}--{slug(row.checkpoint)}--{hashlib.sha1(row.options.encode()).hexdigest()[:8]}"
 
 
 def step_of(checkpoint: str) -> int | None:
@@ -107,10 +124,12 @@ class Benchmark:
     citation: str = ""
     metric_description: str = ""
     ceiling: float | None = None  # mean noise ceiling the subjects' rows report (encoding), or None
+    version: int = 1  # the benchmark version of every row of the column
 
     @property
     def slug(self) -> str:
-        return slug(f"{self.dataset}--{self.metric}")
+        suffix = "" if self.version == 1 else f"--v{self.version}"
+        return slug(f"{self.dataset}--{self.metric}{suffix}")
 
     @property
     def modality_label(self) -> str:
@@ -118,7 +137,23 @@ class Benchmark:
 
     @property
     def title(self) -> str:
-        return f"{self.metric.capitalize()} · {self.dataset}"
+        suffix = "" if self.version == 1 else f" · v{self.version}"
+        return f"{self.metric.capitalize()} · {self.dataset}{suffix}"
+
+    @property
+    def label(self) -> str:
+        """``dataset/metric`` (and `` vN`` past version 1): the column's name in the downloads."""
+        return f"{self.dataset}/{self.metric}" + ("" if self.version == 1 else f" v{self.version}")
+
+    @property
+    def benchmark_id(self) -> str:
+        """The definition of the ranked rows (dataset, metric and their options; see core/benchmarks.py)."""
+        return benchmark_id(self.dataset, self.metric, self.options)
+
+    @property
+    def provenance_page(self) -> str:
+        """The page with the provenance of each score, relative to the site root."""
+        return f"provenance/{self.slug}.html"
 
     @property
     def data_hashes(self) -> list[str]:
@@ -168,6 +203,16 @@ class Leaderboard:
     metadata: dict[str, dict[str, Any]]  # model -> registry metadata (may be empty)
     descriptions: dict[str, str]  # model -> registry description
     rows: list[ResultRow]
+    _by_group: dict[tuple, list[ResultRow]] | None = field(default=None, repr=False)
+
+    def subject_rows(self, row: ResultRow) -> list[ResultRow]:
+        """The subjects' rows behind an aggregate ``row`` (same key but the subject, same benchmark version)."""
+        if self._by_group is None:
+            self._by_group = {}
+            for r in self.rows:
+                if r.subject != AGGREGATE_SUBJECT:
+                    self._by_group.setdefault(_group_of(r), []).append(r)
+        return self._by_group.get(_group_of(row), [])
 
     def entries_of(self, model: str) -> list[Entry]:
         """The entries of ``model``, by checkpoint (``init``, ``pretrained``, other names, ``step-N`` by N)."""
@@ -190,10 +235,10 @@ class Leaderboard:
         return list(dict.fromkeys(e.model for e in self.entries))
 
 
-def _column_key(dataset: str, metric: str, modality: str) -> tuple:
+def _column_key(dataset: str, metric: str, modality: str, version: int = 1) -> tuple:
     m = METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER)
     d = MODALITY_ORDER.index(modality) if modality in MODALITY_ORDER else len(MODALITY_ORDER)
-    return (m, metric, d, dataset)
+    return (m, metric, d, dataset, -version)  # the newest version first
 
 
 def _guess_modality(rows: list[ResultRow]) -> str:
@@ -205,11 +250,12 @@ def _guess_modality(rows: list[ResultRow]) -> str:
     return ""
 
 
-def _ceiling(rows: list[ResultRow], dataset: str, metric: str, options: str) -> float | None:
+def _ceiling(rows: list[ResultRow], dataset: str, metric: str, options: str, version: int) -> float | None:
     """Mean over subjects of the noise ceiling their rows report (one value per subject)."""
     per_subject = {}
     for r in rows:
-        if (r.dataset, r.metric, r.options) == (dataset, metric, options) and r.subject != AGGREGATE_SUBJECT:
+        if (r.dataset, r.metric, r.options, version_of(r)) == (dataset, metric, options, version) \
+                and r.subject != AGGREGATE_SUBJECT:
             value = finite(r.detail.get("noise_ceiling"))
             if value is not None:
                 per_subject[r.subject] = value
@@ -217,7 +263,7 @@ def _ceiling(rows: list[ResultRow], dataset: str, metric: str, options: str) -> 
 
 
 def _subject_counts(rows: list[ResultRow]) -> Counter:
-    return Counter((r.model, r.checkpoint, r.dataset, r.metric, r.options) for r in rows
+    return Counter((r.model, r.checkpoint, r.dataset, r.metric, r.options, version_of(r)) for r in rows
                    if r.subject != AGGREGATE_SUBJECT)
 
 
@@ -226,11 +272,11 @@ def build_leaderboard(rows: list[ResultRow], registry=None) -> Leaderboard:
     specs = registry.specs if registry is not None else {"models": {}, "datasets": {}, "metrics": {}}
     aggregates = [r for r in rows if r.subject == AGGREGATE_SUBJECT]
     counts = _subject_counts(rows)
-    groups: dict[tuple[str, str], list[ResultRow]] = {}
+    groups: dict[tuple[str, str, int], list[ResultRow]] = {}
     for row in aggregates:
-        groups.setdefault((row.dataset, row.metric), []).append(row)
+        groups.setdefault((row.dataset, row.metric, version_of(row)), []).append(row)
     benchmarks = []
-    for (dataset, metric), group in groups.items():
+    for (dataset, metric, version), group in groups.items():
         usage = Counter(r.options for r in group)
         latest = {o: max(r.updated_at for r in group if r.options == o) for o in usage}
         options = max(usage, key=lambda o: (usage[o], latest[o]))
@@ -244,8 +290,8 @@ def build_leaderboard(rows: list[ResultRow], registry=None) -> Leaderboard:
             dataset_description=dataset_spec.description if dataset_spec else "",
             citation=str(dataset_spec.metadata.get("citation", "")) if dataset_spec else "",
             metric_description=metric_spec.description if metric_spec else "",
-            ceiling=_ceiling(rows, dataset, metric, options)))
-    benchmarks.sort(key=lambda b: _column_key(b.dataset, b.metric, b.modality))
+            ceiling=_ceiling(rows, dataset, metric, options, version), version=version))
+    benchmarks.sort(key=lambda b: _column_key(b.dataset, b.metric, b.modality, b.version))
     metadata = {}
     descriptions = {}
     entries: dict[tuple[str, str], Entry] = {}
@@ -263,7 +309,7 @@ def build_leaderboard(rows: list[ResultRow], registry=None) -> Leaderboard:
             n = len(row.detail.get("subjects", {})) if row is not None and isinstance(
                 row.detail.get("subjects"), dict) else 0
             if row is not None and not n:
-                n = counts[(row.model, row.checkpoint, row.dataset, row.metric, row.options)]
+                n = counts[(row.model, row.checkpoint, row.dataset, row.metric, row.options, version_of(row))]
             entry.cells[bench.slug] = Cell(row, n)
     board = Leaderboard(benchmarks, list(entries.values()), metadata, descriptions, rows)
     _add_half_times(board)

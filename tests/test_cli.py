@@ -284,6 +284,8 @@ def test_list_and_info():
 def _leaf_commands(group, path=()):
     for name, command in group.commands.items():
         if isinstance(command, click.Group):
+            if command.invoke_without_command:  # `bench results` runs on its own too
+                yield [*path, name]
             yield from _leaf_commands(command, (*path, name))
         else:
             yield [*path, name]

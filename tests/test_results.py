@@ -146,7 +146,7 @@ def test_migrations_run_once(tmp_path, monkeypatch):
         assert store.count() == 1  # the data survived reopening
     assert calls == [1]
     assert [tuple(r) for r in again] == [tuple(r) for r in first]
-    assert [r[0] for r in first] == ["_m001_results", "_m002_failures", "_m999_extra"]
+    assert [r[0] for r in first] == ["_m001_results", "_m002_failures", "_m003_provenance", "_m999_extra"]
 
 
 def test_canonical_options_are_order_independent():
