@@ -70,3 +70,16 @@ def test_aggregate_is_mean_and_sem_across_subjects():
     assert total.error == pytest.approx(np.std([0.2, 0.4, 0.6], ddof=1) / np.sqrt(3))
     assert total.detail["per_region"]["V1"] == pytest.approx(0.4)
     assert total.n_units == 30
+
+
+def test_permutation_p_values_separate_signal_from_noise():
+    features, responses = _planted(n=120, d=20, m=30, noise=3.0)
+    data = responses.data.copy()
+    rng = np.random.default_rng(5)
+    data[:, responses.units["region"] == "V3"] = rng.normal(size=(120, 10))  # V3: no signal
+    noisy = Responses("s1", data, np.arange(120), {"region": responses.units["region"]})
+    score = Encoding(layer="layer01", n_permutations=99).score(features, noisy, dataset=None)
+    assert score.detail["p_per_region"]["V1"] == score.detail["p_per_region"]["V2"] == 0.01  # the smallest possible
+    assert score.detail["p_per_region"]["V3"] > 0.05
+    assert score.detail["p_value"] == 0.01
+    assert "p_value" not in Encoding(layer="layer01").score(features, noisy, dataset=None).detail

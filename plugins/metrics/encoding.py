@@ -13,6 +13,12 @@ paper's per-model summaries), or a named layer. Detail keeps the mean r of every
 the per-region (fMRI) or per-time (MEG) means at the chosen layer, and, when the dataset
 gives a noise ceiling, the *ceiled* score = mean r / mean ceiling, labelled as such.
 Across subjects: mean ± SEM.
+
+Chance level (``n_permutations`` > 0, default 0 because it multiplies the cost): at the
+chosen layer, the rows of the responses are shuffled ``n_permutations`` times and the
+out-of-fold r recomputed with the same folds and alphas (``cv_permutation_null``); the
+p-value of each region's (or time point's) mean r, and of the overall mean, is
+(1 + #null ≥ observed) / (1 + n_permutations).
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ import brainbench
 from brainbench.core.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.metric import Metric, Score
-from brainbench.core.ridge import cv_predict
+from brainbench.core.ridge import cv_permutation_null, cv_predict
 from brainbench.core.stats import pearson, sem
 
 #: the paper's grid: 10 values log-spaced over 1e0…1e8
@@ -57,6 +63,8 @@ class Encoding(Metric):
         "folds": 5,
         "alpha_selection": "loo",
         "layer": "best",
+        "n_permutations": 0,
+        "seed": 0,
     }
 
     def unit_scores(self, features: dict[str, np.ndarray], responses: Responses) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -88,11 +96,32 @@ class Encoding(Metric):
         for label, values in responses.units.items():
             if label in ("region", "time"):
                 detail[f"per_{label}"] = group_means(r, values[keep])
+        if self.options["n_permutations"] > 0:
+            detail.update(self.permutation_p_values(features[layer], responses, keep, r))
         if responses.noise_ceiling is not None:
             ceiling = float(np.nanmean(responses.noise_ceiling[keep]))
             detail["noise_ceiling"] = ceiling
             detail["ceiled_score"] = means[layer] / ceiling if ceiling > 0 else None
         return Score(value=means[layer], error=sem(r), n_units=int(keep.sum()), detail=detail)
+
+
+    def permutation_p_values(self, X: np.ndarray, responses: Responses, keep: np.ndarray, r: np.ndarray) -> dict:
+        """Permutation p-values of the overall and per-group mean r at one layer (see the module docstring)."""
+        null = cv_permutation_null(zscore(X), responses.data[:, keep], alphas=self.options["alphas"],
+                                   folds=self.options["folds"], alpha_selection=self.options["alpha_selection"],
+                                   n_permutations=self.options["n_permutations"], seed=self.options["seed"])
+
+        def p_value(columns: np.ndarray) -> float:
+            observed = np.nanmean(r[columns])
+            chance = np.nanmean(null[:, columns], axis=1)
+            return float((1 + np.sum(chance >= observed)) / (1 + len(chance)))
+
+        out = {"p_value": p_value(np.ones(len(r), bool))}
+        for label, values in responses.units.items():
+            if label in ("region", "time"):
+                values = values[keep]
+                out[f"p_per_{label}"] = {str(k): p_value(values == k) for k in dict.fromkeys(values.tolist())}
+        return out
 
 
 @brainbench.hookimpl(trylast=True)
