@@ -6,8 +6,8 @@ import sys
 
 import click
 
+from .core.cli_common import BATCH_SIZE, BenchGroup
 from .core.config import Config, set_flags
-from .core.errors import BrainbenchError
 from .core.formatting import FORMATS, render
 from .core.registry import KINDS, get_registry
 from .core.results import ResultStore
@@ -15,36 +15,6 @@ from .core.results import ResultStore
 DEFAULT_MODEL = "dinov3-small@init"
 DEFAULT_DATASET = "synthetic-fmri"
 DEFAULT_METRIC = "encoding"
-
-
-class BenchGroup(click.Group):
-    """Shows a :class:`BrainbenchError` as one sentence, without a traceback."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except BrainbenchError as exc:
-            raise click.ClickException(str(exc)) from None
-
-
-class BatchSize(click.ParamType):
-    """A positive integer or ``auto``."""
-
-    name = "N|auto"
-
-    def convert(self, value, param, ctx):
-        if value == "auto" or isinstance(value, int):
-            return value
-        try:
-            number = int(value)
-        except ValueError:
-            number = 0
-        if number < 1:
-            self.fail(f"{value!r} is neither a positive integer nor 'auto'", param, ctx)
-        return number
-
-
-BATCH_SIZE = BatchSize()
 
 
 def data_root_options(command):

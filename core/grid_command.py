@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from .cli_common import BATCH_SIZE
 from .config import Config
 from .errors import BrainbenchError
 from .executors import JobDone, JobFailed, JobStarted, LocalExecutor, Note, PoolExecutor
@@ -137,18 +138,6 @@ class _Progress:
         self.bar.close()
 
 
-def _batch_size(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise click.BadParameter(f"{value!r} is neither a positive integer nor 'auto'", param_hint="--batch-size")
-    return number
-
-
 @click.command()
 @click.option("--models", "-m", multiple=True, metavar="GLOB[@CHECKPOINT]",
               help="Models to score (repeatable, globs): 'dinov3-*', 'dinov3-small@init', '*@pretrained'. "
@@ -162,7 +151,7 @@ def _batch_size(value: str) -> int | str:
               help="Plugin option for every model/dataset/metric (dataset.n_images=100), or for one "
                    "(metric:spatial.permutations=1000).")
 @click.option("--pooling", default="mean", show_default=True, type=click.Choice(["mean", "cls", "cls+mean", "all"]))
-@click.option("--batch-size", default="32", show_default=True, help="Images per forward pass, or 'auto'.")
+@click.option("--batch-size", default="32", show_default=True, type=BATCH_SIZE, help="Images per forward pass, or 'auto'.")
 @click.option("--precision", default=None, type=click.Choice(["fp32", "bf16", "fp16"]),
               help="Weights/compute precision (default: the model's, fp32); bf16/fp16 are meant for GPUs.")
 @click.option("--device", default=None, help="auto (CUDA when present), cpu, cuda or cuda:N.")
@@ -205,7 +194,7 @@ def _grid(models, datasets, metrics, subjects, sets, pooling, batch_size, precis
           ray_address, gpus_per_task, cpus_per_task, dry_run, force, skip_failed, fmt, db, quiet):
     config = Config(db=db, device=device)
     device = config.get("device")
-    request = GridRequest(models, datasets, metrics, subjects, parse_sets(sets), pooling, _batch_size(batch_size),
+    request = GridRequest(models, datasets, metrics, subjects, parse_sets(sets), pooling, batch_size,
                           precision, device, force, not skip_failed, check_memory=executor == "local")
     with ResultStore(config.db_path) as store:
         plan = plan_grid(request, store, config)

@@ -32,8 +32,8 @@ AGGREGATE_SUBJECT = "all"
 
 
 @dataclass
-class ResultRow:
-    """One stored score. ``options`` is canonical JSON of every option that changes the score."""
+class _Keyed:
+    """The key fields shared by stored scores and recorded failures."""
 
     model: str
     checkpoint: str
@@ -41,6 +41,23 @@ class ResultRow:
     subject: str
     metric: str
     options: str
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The row's key: the values of :data:`KEY_FIELDS`, in order."""
+        return tuple(getattr(self, name) for name in KEY_FIELDS)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON form (documented in the README); ``options`` parsed, NaN and infinities null."""
+        out = asdict(self)
+        out["options"] = json.loads(self.options)
+        return json_safe(out)
+
+
+@dataclass
+class ResultRow(_Keyed):
+    """One stored score. ``options`` is canonical JSON of every option that changes the score."""
+
     score: float
     error: float
     n_units: int
@@ -57,17 +74,6 @@ class ResultRow:
     benchmark_version: int = 0
     #: who produced the row, where, from which data (see ``docs/community.md``); {} for unrecorded local rows
     provenance: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def key(self) -> tuple[str, ...]:
-        """The row's key: the values of :data:`KEY_FIELDS`, in order."""
-        return tuple(getattr(self, name) for name in KEY_FIELDS)
-
-    def to_json(self) -> dict[str, Any]:
-        """The stable JSON form (documented in the README); NaN and infinities become null."""
-        out = asdict(self)
-        out["options"] = json.loads(self.options)
-        return json_safe(out)
 
 
 def json_safe(value: Any) -> Any:
@@ -189,31 +195,15 @@ class MergeReport:
 
 
 @dataclass
-class Failure:
+class Failure(_Keyed):
     """A grid job that raised: its key, the one-line error, the traceback and how often it was tried."""
 
-    model: str
-    checkpoint: str
-    dataset: str
-    subject: str
-    metric: str
-    options: str
     error: str
     traceback: str = ""
     attempts: int = 1
     brainbench_version: str = ""
     created_at: str = ""
     updated_at: str = ""
-
-    @property
-    def key(self) -> tuple[str, ...]:
-        return tuple(getattr(self, name) for name in KEY_FIELDS)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON object with the same key names as :meth:`ResultRow.to_json` (``options`` parsed)."""
-        out = asdict(self)
-        out["options"] = json.loads(self.options)
-        return out
 
 
 class ResultStore:

@@ -17,26 +17,17 @@ import json
 import click
 
 from .config import Config
+from .cli_common import BenchGroup
 from .errors import BrainbenchError
 from .formatting import FORMATS, render
 from .results import ResultStore
-
-
-class _Group(click.Group):
-    """Shows a :class:`BrainbenchError` as one sentence, also when the group runs on its own."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except BrainbenchError as exc:
-            raise click.ClickException(str(exc)) from None
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-@click.group(cls=_Group, invoke_without_command=True)
+@click.group(cls=BenchGroup, invoke_without_command=True)
 @click.option("--model", "-m", default=None, help="Model name (glob: 'dinov3-*').")
 @click.option("--checkpoint", default=None, help="Checkpoint (glob).")
 @click.option("--dataset", "-d", default=None, help="Dataset (glob).")

@@ -8,17 +8,8 @@ from pathlib import Path
 import click
 
 from brainbench.core.config import Config
+from brainbench.core.cli_common import BenchGroup
 from brainbench.core.errors import BrainbenchError
-
-
-class _Group(click.Group):
-    """Shows a :class:`BrainbenchError` as one sentence, also when the group runs on its own."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except BrainbenchError as exc:
-            raise click.ClickException(str(exc)) from None
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -52,7 +43,7 @@ _FROM_HELP = ("A results folder, result file or results database to build from (
               "default: the results database).")
 
 
-@click.group(cls=_Group)
+@click.group(cls=BenchGroup)
 def leaderboard():
     """Build the static leaderboard website from the results database, or preview it.
 
