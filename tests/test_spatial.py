@@ -14,7 +14,7 @@ from brainbench.core.plugins import get_plugin_manager
 from brainbench.core.registry import get_registry, reset_registry
 from brainbench.plugins.metrics.spatial import Spatial, best_layer, spatial_correlation
 
-FAST = {"folds": 3, "alphas": [0.1, 10.0, 1000.0], "permutations": 2000}
+FAST = {"folds": 3, "alphas": [0.1, 10.0, 1000.0], "n_permutations": 2000}
 
 
 class Planted(Dataset):

@@ -61,7 +61,7 @@ class Spatial(Metric):
         "alpha_selection": "loo",
         "layer_estimate": "argmax",
         "include_reference": True,
-        "permutations": 10000,
+        "n_permutations": 10000,
         "alternative": "two-sided",
         "seed": 0,
     }
@@ -72,7 +72,7 @@ class Spatial(Metric):
             if self.options[key] not in allowed:
                 raise BrainbenchError(f"metric 'spatial' option {key}={self.options[key]!r} is not one of "
                                       f"{', '.join(allowed)}")
-        if int(self.options["permutations"]) < 0:
+        if int(self.options["n_permutations"]) < 0:
             raise BrainbenchError("metric 'spatial' option permutations must be 0 or more")
         self.options["include_reference"] = _flag(self.options["include_reference"])
 
@@ -96,7 +96,7 @@ class Spatial(Metric):
         table, skipped = self._region_table(profiles, counts, positions, dataset, layers)
         depth = np.array([row["depth"] for row in table.values()])
         distance = np.array([row["distance_mm"] for row in table.values()])
-        stats = spatial_correlation(depth, distance, int(self.options["permutations"]),
+        stats = spatial_correlation(depth, distance, int(self.options["n_permutations"]),
                                     self.options["alternative"], int(self.options["seed"]))
         detail = {**stats, "n_regions": len(table), "layers": layers, "regions": table, "skipped": skipped,
                   "per_region_depth": {r: row["depth"] for r, row in table.items()},
@@ -140,7 +140,7 @@ class Spatial(Metric):
                      "n_subjects": len(rows)} for r, rows in regions.items()}
         depth = np.array([row["depth"] for row in table.values()])
         distance = np.array([row["distance_mm"] for row in table.values()])
-        pooled = spatial_correlation(depth, distance, int(self.options["permutations"]),
+        pooled = spatial_correlation(depth, distance, int(self.options["n_permutations"]),
                                      self.options["alternative"], int(self.options["seed"]))
         finite = [v for v in values if math.isfinite(v)]
         detail = {"subjects": {k: s.value for k, s in scores.items()},
