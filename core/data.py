@@ -120,6 +120,15 @@ class Dataset(abc.ABC):
         """The region that ``region``'s distance is measured from (override per hemisphere)."""
         return self.reference_region
 
+    def write_unit_map(self, subject: str, values: np.ndarray, units: dict[str, np.ndarray], path) -> str:
+        """Write per-unit values (e.g. encoding r) as an image in the subject's space; returns the path.
+
+        Datasets with a brain volume override it (NSD writes a NIfTI); others cannot.
+        """
+        from .errors import BrainbenchError
+
+        raise BrainbenchError(f"dataset {self.name!r} has no brain volume to write a map into")
+
     def fingerprint(self) -> str:
         """A hash of what the responses depend on (stored with every result)."""
         return self.stimuli.fingerprint()

@@ -201,6 +201,23 @@ def test_voxel_map_round_trips_through_nifti(tree, tmp_path):
     assert np.isnan(volume).sum() == volume.size - (r.n_units - 1)
 
 
+def test_encoding_writes_the_voxel_map_of_its_layer(tree, tmp_path):
+    import nibabel as nib
+
+    from brainbench.plugins.metrics.encoding import Encoding
+
+    dataset = _nsd(tree.root, subjects="subj01", regions="V1,MT")
+    r = dataset.responses("subj01")
+    rng = np.random.default_rng(0)
+    features = {"layer00": rng.normal(size=(len(r.data), 6)), "layer01": r.data[:, :4] + rng.normal(size=(len(r.data), 4))}
+    score = Encoding(folds=2, alphas=[1.0, 100.0], maps_dir=str(tmp_path / "maps")).score(features, r, dataset)
+    assert score.detail["map"] == str(tmp_path / "maps" / f"nsd_subj01_{score.detail['layer']}_r.nii.gz")
+    volume = np.asarray(nib.load(score.detail["map"]).dataobj).ravel()
+    finite = np.isfinite(volume[r.units["voxel"]])
+    assert finite.sum() == score.n_units  # every scored voxel is in the map, the dropped ones are NaN
+    assert np.nanmean(volume[r.units["voxel"]]) == pytest.approx(score.value, abs=1e-6)
+
+
 # ------------------------------------------------------------------ validation and bad input
 def test_check_passes_on_a_good_tree(tree):
     assert NSD.check(root=str(tree.root), sessions=2) == []

@@ -77,7 +77,7 @@ from brainbench.plugins.datasets.nsd_files import (
 from brainbench.plugins.datasets.nsd_options import (  # noqa: F401 - DEFAULT_REGIONS is part of the API
     DEFAULT_REGIONS, ROOT_HINT, choice, flag, parse_subjects, positive_int, resolve_regions, resolve_root, split_region,
 )
-from brainbench.plugins.datasets.nsd_signal import (  # noqa: F401 - write_voxel_map is part of the API
+from brainbench.plugins.datasets.nsd_signal import (
     ncsnr_to_r, occurrence_index, split_half_ncsnr, write_voxel_map, zscore_session,
 )
 
@@ -233,6 +233,10 @@ class NSD(Dataset):
         return total if self.sessions is None else min(self.sessions, total)
 
     # ------------------------------------------------------------ geometry
+    def write_unit_map(self, subject: str, values: np.ndarray, units: dict[str, np.ndarray], path) -> str:
+        """Per-voxel values as a NIfTI in the subject's functional space (see :func:`write_voxel_map`)."""
+        return str(write_voxel_map(self, subject, values, units["voxel"], path))
+
     def volume(self, subject: str) -> SubjectVolume:
         """The label volumes of the hemispheres the regions use; they must share shape and affine."""
         if subject not in self._volumes:

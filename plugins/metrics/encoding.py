@@ -19,8 +19,15 @@ chosen layer, the rows of the responses are shuffled ``n_permutations`` times an
 out-of-fold r recomputed with the same folds and alphas (``cv_permutation_null``); the
 p-value of each region's (or time point's) mean r, and of the overall mean, is
 (1 + #null ≥ observed) / (1 + n_permutations).
+
+Maps: ``maps_dir`` (a folder) writes each subject's per-unit r at the chosen layer as an
+image in the subject's space through the dataset (NSD: a NIfTI,
+``<dataset>_<subject>_<layer>_r.nii.gz``; units dropped as NaN/constant are NaN);
+``detail["map"]`` names the file.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -65,6 +72,7 @@ class Encoding(Metric):
         "layer": "best",
         "n_permutations": 0,
         "seed": 0,
+        "maps_dir": None,
     }
 
     def unit_scores(self, features: dict[str, np.ndarray], responses: Responses) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -96,6 +104,12 @@ class Encoding(Metric):
         for label, values in responses.units.items():
             if label in ("region", "time"):
                 detail[f"per_{label}"] = group_means(r, values[keep])
+        if self.options["maps_dir"]:
+            values = np.full(responses.n_units, np.nan)
+            values[keep] = r
+            path = Path(self.options["maps_dir"]).expanduser() / f"{dataset.name}_{responses.subject}_{layer}_r.nii.gz"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            detail["map"] = dataset.write_unit_map(responses.subject, values, responses.units, path)
         if self.options["n_permutations"] > 0:
             detail.update(self.permutation_p_values(features[layer], responses, keep, r))
         if responses.noise_ceiling is not None:
