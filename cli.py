@@ -8,6 +8,7 @@ import click
 
 from .core.cli_common import BATCH_SIZE, BenchGroup
 from .core.config import Config, set_flags
+from .core.errors import BrainbenchError
 from .core.formatting import FORMATS, render
 from .core.registry import KINDS, get_registry
 from .core.results import ResultStore
@@ -61,15 +62,24 @@ def main():
 
 
 @main.command(name="list")
-@click.argument("kind", required=False, type=click.Choice(KINDS))
+@click.argument("kind", required=False, type=click.Choice([*KINDS, "checkpoints"]))
+@click.argument("model", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_(kind, as_json):
+def list_(kind, model, as_json):
     """List registered models, datasets and metrics, and plugins that failed to load.
 
     \b
     Example:
         bench list models
+        bench list checkpoints tiny-dino
     """
+    if kind == "checkpoints":
+        from .core.trajectory_commands import checkpoints_text
+
+        if not model:
+            raise BrainbenchError("name the model: bench list checkpoints MODEL")
+        click.echo(checkpoints_text(model, as_json=as_json))
+        return
     registry = get_registry()
     kinds = [kind] if kind else list(KINDS)
     if as_json:
@@ -128,27 +138,34 @@ def info(name, as_json):
 @click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(FORMATS))
 @click.option("--db", default=None, help="Results database (default: <home>/results.db).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress messages.")
+@click.option("--checkpoints", default=None, metavar="all|first,last|step-N,…",
+              help="Score the checkpoint series of every model given without @ (NAME@all does the same).")
+@click.option("--force", is_flag=True, help="Recompute a checkpoint series' rows even when they are stored.")
 @data_root_options
-def run(models, datasets, metrics, subjects, device, pooling, batch_size, precision, sets, fmt, db, quiet):
+def run(models, datasets, metrics, subjects, device, pooling, batch_size, precision, sets, fmt, db, quiet,
+        checkpoints, force):
     """Score models on datasets with metrics; store and print the results.
 
     \b
     Examples:
         bench run                                   # dinov3-small@init × synthetic-fmri × encoding
         bench run -m dinov3-tiny@init -d synthetic-meg -x encoding --format json
+        bench run -m tiny-dino@all -x halftime      # every checkpoint, then half-times
     """
-    from .core.runner import RunOptions, run as run_all
+    from .core.runner import RunOptions, default_datasets, run as run_all
 
     config = Config(db=db, device=device)
     plugin_options = _parse_sets(sets)
     options = RunOptions(subjects=list(subjects) or None, pooling=pooling, device=config.get("device"),
                          batch_size=batch_size, precision=precision, model_options=plugin_options["model"],
                          dataset_options=plugin_options["dataset"], metric_options=plugin_options["metric"],
-                         progress=not quiet)
+                         progress=not quiet, checkpoints=checkpoints, force=force)
     echo = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     with ResultStore(config.db_path) as store:
-        rows = run_all(models or [DEFAULT_MODEL], datasets or [DEFAULT_DATASET], metrics or [DEFAULT_METRIC],
-                       store=store, config=config, options=options, echo=echo)
+        metrics = list(metrics) or [DEFAULT_METRIC]
+        datasets = list(datasets) or default_datasets(metrics) or [DEFAULT_DATASET]
+        rows = run_all(models or [DEFAULT_MODEL], datasets, metrics, store=store, config=config, options=options,
+                       echo=echo)
     echo(f"saved {len(rows)} rows to {config.db_path}")
     click.echo(render(rows, fmt))
 
@@ -206,12 +223,15 @@ def config(as_json):
 from .core.contrib_commands import check as _check_command, new as _new_command  # noqa: E402
 from .core.grid_command import grid as _grid_command  # noqa: E402
 from .core.results_commands import results  # noqa: E402
+from .core.trajectory_commands import analyze as _analyze_group, trajectory as _trajectory_group  # noqa: E402
 from .leaderboard.commands import leaderboard as _leaderboard_group  # noqa: E402
 
 main.add_command(_new_command)
 main.add_command(_check_command)
 main.add_command(data_root_options(_grid_command))
 main.add_command(_leaderboard_group)
+main.add_command(_trajectory_group)
+main.add_command(_analyze_group)
 main.add_command(results)
 
 if __name__ == "__main__":  # python -m brainbench.cli

@@ -515,6 +515,11 @@ def check_metric(spec: Spec, options: dict[str, Any] | None = None) -> Report:
             raise _Stop
         report.add("build", "pass", f"the factory returned a Metric for {', '.join(metric.modalities)} data")
         _check_unknown_option(report, spec, options)
+        if getattr(metric, "trajectory", False):  # scored over checkpoint series, e.g. halftime
+            check = getattr(metric, "conformance_check", None)
+            status, message = check() if check else ("skip", "a trajectory metric has no single-checkpoint probe")
+            report.add("probe trajectory", status, message)
+            raise _Stop
         for modality in metric.modalities:
             if modality not in ("fmri", "meg"):
                 report.add(f"probe {modality}", "skip", f"no probe data for modality {modality!r}")

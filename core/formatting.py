@@ -25,11 +25,20 @@ def _score_text(row: ResultRow) -> str:
     return f"{row.score:.4f}" if math.isnan(row.error) else f"{row.score:.4f} ± {row.error:.4f}"
 
 
+def _metric_text(row: ResultRow) -> str:
+    """The metric's name, with the base metric of a trajectory metric's row: ``halftime(encoding)``."""
+    try:
+        base = json.loads(row.options).get("metric", {}).get("base")
+    except (json.JSONDecodeError, AttributeError):
+        base = None
+    return f"{row.metric}({base})" if isinstance(base, str) else row.metric
+
+
 def table(rows: Sequence[ResultRow]) -> str:
     """Aligned plain-text table, one line per row."""
     lines = [TABLE_COLUMNS]
     for row in rows:
-        lines.append((f"{row.model}@{row.checkpoint}", row.dataset, row.metric, row.subject,
+        lines.append((f"{row.model}@{row.checkpoint}", row.dataset, _metric_text(row), row.subject,
                       _score_text(row), str(row.n_units), f"{row.elapsed_s:.1f} s"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(TABLE_COLUMNS))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]

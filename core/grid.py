@@ -221,6 +221,10 @@ def plan_grid(request: GridRequest, store: ResultStore, config: Config) -> Plan:
             not_applicable.append((d, "*", f"no subject of {d} matches {wanted}"))
             continue
         for m, metric in metrics.items():
+            if getattr(metric, "trajectory", False):
+                not_applicable.append((d, m, "scored over a checkpoint series: use `bench run -m NAME@all -x "
+                                       f"{m}`"))
+                continue
             try:
                 metric.check_dataset(dataset)
                 applicable.setdefault(d, []).append(m)

@@ -39,6 +39,8 @@ class Metric(abc.ABC):
     #: modalities this metric applies to
     modalities: tuple[str, ...] = ("fmri", "meg")
     defaults: Mapping[str, Any] = {}
+    #: options that only say where to write extra outputs (files); they are not part of a result's key
+    output_options: tuple[str, ...] = ()
 
     def __init__(self, **options: Any):
         unknown = [k for k in options if k not in self.defaults]
@@ -48,6 +50,10 @@ class Metric(abc.ABC):
             hint = f"; did you mean {close[0]!r}?" if close else f"; options: {', '.join(self.defaults) or 'none'}"
             raise BrainbenchError(f"metric {self.name!r} has no option {key!r}{hint}")
         self.options: dict[str, Any] = {**self.defaults, **options}
+
+    def scoring_options(self) -> dict[str, Any]:
+        """The options that change the score (stored in each result's key)."""
+        return {k: v for k, v in self.options.items() if k not in self.output_options}
 
     def check_dataset(self, dataset: Dataset) -> None:
         if dataset.modality not in self.modalities:

@@ -27,6 +27,7 @@ DEFAULT_PLUGINS = (
     "brainbench.plugins.metrics.encoding",
     "brainbench.plugins.metrics.spatial",
     "brainbench.plugins.metrics.temporal",
+    "brainbench.plugins.metrics.halftime",
 )
 
 

@@ -5,6 +5,18 @@ the cache) once per (model, dataset) and shared by every metric. Rows are saved 
 soon as they are computed, so an interrupted run keeps everything it finished, and a
 re-run updates rows in place.
 
+**Trajectories.** ``NAME@all`` (or ``RunOptions.checkpoints``: ``all``, ``first,last``,
+``step-1000,step-5000``… for models given without ``@``) expands into the model's checkpoint
+series in step order (:mod:`brainbench.core.trajectory`; step 0 is ``init``). Every checkpoint
+is scored like any model, but a checkpoint's rows that are already stored — same key, same
+activation cache key (so the same weights file), same data hash — are reused instead of
+recomputed, unless ``RunOptions.force``. A *trajectory metric* (a metric class with
+``trajectory = True``, such as ``halftime``) is then computed from the stored per-checkpoint
+rows of its base metrics (``score_trajectory``) and saved as rows whose checkpoint is ``all``
+(or the selection given). With a trajectory metric, ``--set metric.X=V`` goes to every metric
+involved that has option X (and must fit at least one), and the base metrics' rows are stored
+but not returned.
+
 :func:`row_options`, :func:`result_context` and :func:`score_row` make the rows; ``bench grid``
 (:mod:`brainbench.core.grid`) uses them too, so both commands store identical rows under
 identical keys.
@@ -39,6 +51,10 @@ class RunOptions:
     dataset_options: dict[str, Any] = field(default_factory=dict)
     metric_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+    #: checkpoint selection for models given without ``@`` (or with ``@all``): ``all``, ``first,last``, …
+    checkpoints: str | None = None
+    #: recompute a trajectory's per-checkpoint rows even when they are stored
+    force: bool = False
 
 
 def _pick_subjects(dataset, wanted: list[str] | None) -> list[str]:
@@ -53,6 +69,16 @@ def _pick_subjects(dataset, wanted: list[str] | None) -> list[str]:
     return list(wanted)
 
 
+def default_datasets(metrics: Iterable[str]) -> list[str] | None:
+    """Datasets to use when none are named: both synthetic ones for a trajectory metric (temporal needs MEG)."""
+    from .trajectory_run import is_trajectory_metric
+
+    registry = get_registry()
+    if any(is_trajectory_metric(registry.metric(name)) for name in metrics):
+        return ["synthetic-fmri", "synthetic-meg"]
+    return None
+
+
 def run(
     models: Iterable[str],
     datasets: Iterable[str],
@@ -63,47 +89,75 @@ def run(
     options: RunOptions | None = None,
     echo: Callable[[str], None] = lambda message: None,
 ) -> list[ResultRow]:
-    """Score every combination; returns the rows saved (per subject and aggregate)."""
+    """Score every combination; returns the rows saved (per subject and aggregate).
+
+    Checkpoint series (``NAME@all``) are expanded and their half-times (or any trajectory metric)
+    computed after every checkpoint is scored; see the module docstring.
+    """
+    from .trajectory_run import TrajectoryScores, expand_models, plan_metrics, stored_rows
+
     options = options or RunOptions()
     registry = get_registry()
     refs = [ModelRef.parse(m) for m in models]
     model_specs = [registry.model(ref.name) for ref in refs]
     dataset_specs = [registry.dataset(name) for name in datasets]
-    metric_specs = [registry.metric(name) for name in metrics]
-    metric_objects = [build(spec, **options.metric_options) for spec in metric_specs]
+    plan = plan_metrics([registry.metric(name) for name in metrics], options.metric_options)
     # models before datasets: building one loads nothing yet, and missing weights fail at once
-    built_models = [build(spec, ref.checkpoint, **options.model_options) for ref, spec in zip(refs, model_specs)]
+    jobs = expand_models(refs, model_specs, options, needs_series=bool(plan.trajectory))
     built_datasets = {spec.name: build(spec, **options.dataset_options) for spec in dataset_specs}
-    for dataset in built_datasets.values():
-        for metric in metric_objects:
-            metric.check_dataset(dataset)
+    applicable = plan.check_datasets(built_datasets, echo)
+    trajectories = TrajectoryScores(plan, options)
 
     saved: list[ResultRow] = []
-    for model, model_spec in zip(built_models, model_specs):
+    for job in jobs:
+        model, model_spec = job.model, job.spec
         for dataset_spec in dataset_specs:
             dataset = built_datasets[dataset_spec.name]
             subjects = _pick_subjects(dataset, options.subjects)
-            started = time.perf_counter()
-            activations = extract(model, dataset.stimuli, pooling=options.pooling, device=options.device,
-                                  batch_size=options.batch_size, cache_dir=config.cache_dir,
-                                  progress=options.progress, precision=options.precision)
-            how = "reused cached activations" if activations.from_cache else (
-                f"extracted activations in {time.perf_counter() - started:.1f} s")
-            echo(f"{model.name}@{model.checkpoint} × {dataset.name}: {how} "
-                 f"({len(activations.layers)} layers × {len(dataset.stimuli)} stimuli, pooling={options.pooling})")
-            for metric_spec, metric in zip(metric_specs, metric_objects):
-                context = result_context(model, dataset, metric, activations.key, options.pooling,
-                                         options.model_options, options.dataset_options,
-                                         (model_spec, dataset_spec, metric_spec), options.precision)
-                scores: dict[str, Score] = {}
-                metric_started = time.perf_counter()
-                for subject in subjects:
-                    subject_started = time.perf_counter()
-                    scores[subject] = score_subject(metric, metric_spec, dataset, dataset_spec, activations, subject)
-                    saved.append(_save(store, context, subject, scores[subject], time.perf_counter() - subject_started))
-                total = expect_score(metric.aggregate(scores), metric_spec, "aggregate()")
-                saved.append(_save(store, context, AGGREGATE_SUBJECT, total, time.perf_counter() - metric_started))
+            wanted = applicable[dataset.name] if job.series is not None else plan.returned
+            rows: dict[str, list[ResultRow]] = {}
+            if job.series is not None and not options.force:
+                rows = stored_rows(store, model, dataset, wanted, subjects, options)
+                if rows:
+                    echo(f"{model.name}@{model.checkpoint} × {dataset.name}: reused the stored rows of "
+                         f"{', '.join(rows)} (use --force to recompute)")
+            todo = [(spec, metric) for spec, metric in wanted if spec.name not in rows]
+            if todo:
+                rows.update(_score(model, model_spec, dataset, dataset_spec, todo, subjects, store, config, options,
+                                   echo))
+            saved += [row for spec, _ in wanted if spec.name in plan.returned_names for row in rows[spec.name]]
+            if job.series is not None:
+                trajectories.add(job, dataset, rows, dataset_spec)
+    for rows in trajectories.score(store, built_datasets, echo):
+        saved += rows
     return saved
+
+
+def _score(model, model_spec, dataset, dataset_spec, metrics, subjects, store, config, options, echo):
+    """Extract (or read cached) activations and score ``metrics``: metric name → the rows saved."""
+    started = time.perf_counter()
+    activations = extract(model, dataset.stimuli, pooling=options.pooling, device=options.device,
+                          batch_size=options.batch_size, cache_dir=config.cache_dir,
+                          progress=options.progress, precision=options.precision)
+    how = "reused cached activations" if activations.from_cache else (
+        f"extracted activations in {time.perf_counter() - started:.1f} s")
+    echo(f"{model.name}@{model.checkpoint} × {dataset.name}: {how} "
+         f"({len(activations.layers)} layers × {len(dataset.stimuli)} stimuli, pooling={options.pooling})")
+    out: dict[str, list[ResultRow]] = {}
+    for metric_spec, metric in metrics:
+        context = result_context(model, dataset, metric, activations.key, options.pooling,
+                                 options.model_options, options.dataset_options,
+                                 (model_spec, dataset_spec, metric_spec), options.precision)
+        scores: dict[str, Score] = {}
+        rows = out.setdefault(metric_spec.name, [])
+        metric_started = time.perf_counter()
+        for subject in subjects:
+            subject_started = time.perf_counter()
+            scores[subject] = score_subject(metric, metric_spec, dataset, dataset_spec, activations, subject)
+            rows.append(_save(store, context, subject, scores[subject], time.perf_counter() - subject_started))
+        total = expect_score(metric.aggregate(scores), metric_spec, "aggregate()")
+        rows.append(_save(store, context, AGGREGATE_SUBJECT, total, time.perf_counter() - metric_started))
+    return out
 
 
 def score_subject(metric, metric_spec: Spec, dataset, dataset_spec: Spec, activations, subject: str) -> Score:
@@ -119,7 +173,7 @@ def row_options(metric, pooling: str, model_options: dict, dataset_options: dict
     A ``--precision`` other than fp32 is added as ``precision`` (absent otherwise, so that fp32
     rows keep the keys they always had).
     """
-    options = {"metric": metric.options, "pooling": pooling, "model": model_options, "dataset": dataset_options}
+    options = {"metric": metric.scoring_options(), "pooling": pooling, "model": model_options, "dataset": dataset_options}
     if precision not in (None, "fp32"):
         options["precision"] = precision
     return canonical_options(options)

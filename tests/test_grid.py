@@ -26,7 +26,7 @@ from brainbench.core.results import KEY_FIELDS, ResultStore
 from conftest import TINY_DATASET, TINY_MODEL
 
 TINY_SETS = [arg for key, value in TINY_DATASET.items() for arg in ("--set", f"dataset.{key}={value}")]
-FAST_METRICS = ["--set", "metric:spatial.permutations=100"]
+FAST_METRICS = ["--set", "metric:spatial.n_permutations=100"]
 SUBJECTS = ("sub-01", "sub-02", "sub-03", "all")
 
 #: a plugin written to a temporary folder, so that worker processes can import it by name
@@ -131,10 +131,10 @@ def test_plugin(tmp_path, monkeypatch):
 # -- options and selection ---------------------------------------------------------------------
 
 def test_set_options_apply_to_all_plugins_or_to_one():
-    options = parse_sets(["dataset.n_images=40", "metric.folds=3", "metric:spatial.permutations=100",
+    options = parse_sets(["dataset.n_images=40", "metric.folds=3", "metric:spatial.n_permutations=100",
                           "model:dinov3-tiny.seed=2", "dataset.reference=dinov3-tiny@init"])
     assert options.get("dataset", "synthetic-fmri") == {"n_images": 40, "reference": "dinov3-tiny@init"}
-    assert options.get("metric", "spatial") == {"folds": 3, "permutations": 100}
+    assert options.get("metric", "spatial") == {"folds": 3, "n_permutations": 100}
     assert options.get("metric", "encoding") == {"folds": 3}
     assert options.get("model", "dinov3-tiny") == {"seed": 2} and options.get("model", "dinov3-small") == {}
     for bad in ("folds=3", "metrics.folds=3", "metric:.folds=3", "metric.folds"):
@@ -203,7 +203,7 @@ def test_grid_stores_what_bench_run_stores_and_a_rerun_skips_everything(tmp_path
     for metric in ("encoding", "spatial"):
         for dataset in ("synthetic-fmri", "synthetic-meg") if metric == "encoding" else ("synthetic-fmri",):
             run = invoke(main, "run", "-m", TINY_MODEL, "-d", dataset, "-x", metric, "-q", "--db", reference,
-                         *TINY_SETS, *(["--set", "metric.permutations=100"] if metric == "spatial" else []))
+                         *TINY_SETS, *(["--set", "metric.n_permutations=100"] if metric == "spatial" else []))
             assert run.exit_code == 0, run.output
     assert sorted(map(comparable, rows)) == sorted(map(comparable, stored(reference)))
 

@@ -59,7 +59,7 @@ def demo_database(home: Path) -> Path:
                 pass
         reset_registry()
         args = ["-m", TINY_MODEL, "-d", "synthetic-*", "-q", "--db", str(home / "partial.db"),
-                "--set", "metric:spatial.permutations=100", "--set", "metric:temporal.n_permutations=100"]
+                "--set", "metric:spatial.n_permutations=100", "--set", "metric:temporal.n_permutations=100"]
         args += [a for k, v in TINY_DATASET.items() for a in ("--set", f"dataset.{k}={v}")]
         result = CliRunner().invoke(grid, args)
         assert result.exit_code == 0, result.output

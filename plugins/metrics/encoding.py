@@ -74,6 +74,7 @@ class Encoding(Metric):
         "seed": 0,
         "maps_dir": None,
     }
+    output_options = ("maps_dir",)
 
     def unit_scores(self, features: dict[str, np.ndarray], responses: Responses) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Per layer, Pearson r of every usable unit; and the usable-unit mask."""

@@ -5,7 +5,9 @@ trained on LVD-1689M; the satellite ViT-L/16 and 7B/16 (SAT-493M, with their own
 normalisation); ``dinov3-giant``, the paper's 1.1B "Giant", defined with the paper's ViT-g
 shape (1536 wide, 40 blocks, 24 heads, SwiGLU MLP) and never released; a slot for the
 paper's ViT-L trained on cellular images (ExtendedCHAMMI, not released); and
-``dinov3-tiny``, a test-sized architecture. The ConvNeXts are in
+``dinov3-tiny``, a test-sized architecture; ``tiny-dino``, a small ViT that ``bench trajectory
+make`` trains with DINO on CPU (:mod:`brainbench.core.training`), whose checkpoints form a real
+training trajectory. The ConvNeXts are in
 :mod:`brainbench.plugins.models.convnext`.
 
 Checkpoints (``NAME@CHECKPOINT``, see :mod:`brainbench.plugins.models.weights`):
@@ -53,10 +55,12 @@ TRAINING_DATA = {
     "cell": "ExtendedCHAMMI (cellular microscopy; the paper's own training, weights not released)",
     "paper": "LVD-1689M (the paper's own from-scratch training, weights not released)",
     "none": "none (test architecture)",
+    "skimage": "scikit-image's bundled photographs (16 images, multi-crop; trained by `bench trajectory make`)",
 }
 OBJECTIVES = {
     "distilled": "self-supervised (DINOv3), distilled from ViT-7B",
     "ssl": "self-supervised (DINOv3: DINO + iBOT + KoLeo, Gram anchoring)",
+    "dino": "self-supervised (DINO self-distillation: EMA teacher, multi-crop, centring + sharpening)",
     "none": "none",
 }
 
@@ -105,6 +109,12 @@ VARIANTS: dict[str, dict] = {
                         timm=("vit_small_patch16_dinov3", None, dict(embed_dim=64, depth=4, num_heads=4)),
                         config=dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
                                     intermediate_size=256, **_GELU)),
+    # A tiny DINO trained here on CPU, so that trajectories run on real learning (brainbench.core.training).
+    "tiny-dino": dict(hf=None, label="ViT-tiny/16 trained by brainbench (DINO)", image_size=64, data="skimage",
+                      objective="dino",
+                      timm=("vit_small_patch16_dinov3", None, dict(embed_dim=96, depth=6, num_heads=3)),
+                      config=dict(hidden_size=96, num_hidden_layers=6, num_attention_heads=3,
+                                  intermediate_size=384, **_GELU)),
 }
 _COMMON = dict(patch_size=16, num_register_tokens=4, rope_theta=100.0, layer_norm_eps=1e-5)
 
@@ -336,4 +346,5 @@ _PARAMETERS = {
     "dinov3-7b-sat493m": 6_716_035_072,
     "dinov3-large-cellular": 303_129_600,
     "dinov3-tiny": 249_920,
+    "tiny-dino": 746_208,
 }

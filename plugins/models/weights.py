@@ -10,10 +10,12 @@ A checkpoint name resolves to a :class:`WeightSource` (or None for ``init``):
    Face repository's name, e.g. ``dinov3-vits16-pretrain-lvd1689m``), else the Hugging Face
    cache (``local_files_only``);
 3. any other name (a training step, say): ``<weights root>/<model>/<checkpoint>`` with one
-   of the suffixes above, or a folder of that name.
+   of the suffixes above, or a folder of that name; ``step-N`` also finds a checkpoint named
+   otherwise for step N (``model_<N-1>.pth``, see :mod:`brainbench.core.trajectory`).
 
 The weights root is the ``weights_dir`` option, else the ``weights`` setting
-(``$BRAINBENCH_WEIGHTS`` or the config file, see ``bench config``). A miss is one sentence
+(``$BRAINBENCH_WEIGHTS`` or the config file, see ``bench config``), else ``<home>/weights`` when
+that folder exists. A miss is one sentence
 naming the folder to fill. ``torch.load`` is only ever called with ``weights_only=True``.
 """
 from __future__ import annotations
@@ -78,9 +80,14 @@ class WeightSource:
 
 
 def weights_root(weights_dir: str | os.PathLike | None = None) -> Path | None:
-    """The folder of local weights: ``weights_dir``, else the ``weights`` setting (env or config file)."""
-    value = weights_dir if weights_dir is not None else Config().get("weights")
-    return Path(value).expanduser() if value else None
+    """The folder of local weights: ``weights_dir``, else the ``weights`` setting (env or config file),
+    else ``<home>/weights`` when that folder exists (where ``bench trajectory make`` writes by default)."""
+    config = Config()
+    value = weights_dir if weights_dir is not None else config.get("weights")
+    if value:
+        return Path(value).expanduser()
+    default = config.home / "weights"
+    return default if default.is_dir() else None
 
 
 def _as_source(path: Path) -> WeightSource | None:
@@ -97,7 +104,11 @@ def _named_in(folder: Path, checkpoint: str) -> WeightSource | None:
         source = _as_source(candidate)
         if source is not None:
             return source
-    return None
+    from brainbench.core.trajectory import find_step, step_of
+
+    step = step_of(checkpoint) if checkpoint != "init" else None
+    path = find_step(folder, step) if step is not None else None  # step-N saved as model_<N-1>.pth, …
+    return _as_source(path) if path is not None else None
 
 
 def _hub_cache(hub_id: str) -> WeightSource | None:
