@@ -100,11 +100,16 @@ def candidate_checkpoints(spec, weights_root: Path | None) -> list[str | None]:
 
     None stands for the plugin's default checkpoint, used when the model declares none.
     """
+    from .trajectory import discover
+
     found = [c for c in spec.metadata.get("checkpoints", []) if isinstance(c, str) and _CHECKPOINT.match(c)]
     folder = weights_root / spec.name if weights_root is not None else None
     if folder is not None and folder.is_dir():
+        # a training series is named by step (model_0000299.pth → step-300), as `bench run NAME@all` names it
+        by_step = {c.path.name: c.name for c in discover(folder, spec.metadata.get("checkpoint_patterns"))}
         for entry in folder.iterdir():
             name = entry.name if entry.is_dir() else (entry.stem if entry.suffix in WEIGHT_SUFFIXES else "")
+            name = by_step.get(entry.name, name)
             if name and _CHECKPOINT.match(name) and name not in found:
                 found.append(name)
     return sorted(found, key=checkpoint_sort_key) if found else [None]

@@ -334,3 +334,14 @@ def test_a_ray_grid_writes_the_same_rows_as_a_local_one(ray_cluster, tmp_path):
     assert f"Ray tasks on {ray_cluster}" in result.stderr
     assert "grid: 12 jobs done, 0 already stored, 0 failed" in result.stderr
     assert sorted(map(comparable, stored(ray_db))) == sorted(map(comparable, stored()))
+
+
+def test_grid_names_a_training_series_by_step_like_bench_run(tmp_path):
+    from brainbench.core.registry import get_registry
+    from brainbench.core.selection import candidate_checkpoints
+
+    folder = tmp_path / "tiny-dino"
+    folder.mkdir()
+    for name in ("model_0000099.pth", "model_0000009.pth"):
+        (folder / name).touch()
+    assert candidate_checkpoints(get_registry().model("tiny-dino"), tmp_path) == ["init", "step-10", "step-100"]
