@@ -32,7 +32,9 @@ import brainbench
 from .activations import extract
 from .config import Config
 from .errors import BrainbenchError
+from .benchmarks import current_version
 from .guards import build, expect_responses, expect_score
+from .provenance import scoring_provenance
 from .metric import Score
 from .registry import ModelRef, Spec, get_registry
 from .results import AGGREGATE_SUBJECT, ResultRow, ResultStore, canonical_options
@@ -194,11 +196,14 @@ def result_context(model, dataset, metric, activations_key: str, pooling: str, m
     specs
         The registry specs of the model, dataset and metric (their plugins' versions are recorded).
     """
+    data_hash = dataset.fingerprint()
     return dict(model=model.name, checkpoint=model.checkpoint, dataset=dataset.name, metric=specs[2].name,
-                data_hash=dataset.fingerprint(), activations_key=activations_key,
+                data_hash=data_hash, activations_key=activations_key,
                 options=row_options(metric, pooling, model_options, dataset_options, precision),
                 plugin_versions={s.plugin: s.source for s in specs},
-                seed=int(model_options.get("seed", 0)))
+                seed=int(model_options.get("seed", 0)),
+                benchmark_version=current_version(specs[1].name, specs[2].name),
+                provenance=scoring_provenance(dataset, data_hash))
 
 
 def score_row(context: dict, subject: str, score: Score, elapsed: float) -> ResultRow:
