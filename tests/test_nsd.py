@@ -218,6 +218,16 @@ def test_encoding_writes_the_voxel_map_of_its_layer(tree, tmp_path):
     assert np.nanmean(volume[r.units["voxel"]]) == pytest.approx(score.value, abs=1e-6)
 
 
+def test_fingerprints_hash_design_atlas_and_beta_headers(tree):
+    dataset = _nsd(tree.root, subjects="subj01", regions="V1,MT")
+    prints = dataset.fingerprints()
+    assert "nsddata/experiments/nsd/nsd_expdesign.mat" in prints
+    assert any(k.endswith("roi/lh.HCP_MMP1.nii.gz") for k in prints)
+    assert sum("betas_session" in k for k in prints) == 2
+    assert all(len(v) == 64 for v in prints.values())
+    assert prints == _nsd(tree.root, subjects="subj01", regions="V1,MT").fingerprints()
+
+
 # ------------------------------------------------------------------ validation and bad input
 def test_check_passes_on_a_good_tree(tree):
     assert NSD.check(root=str(tree.root), sessions=2) == []

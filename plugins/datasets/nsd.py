@@ -410,6 +410,26 @@ class NSD(Dataset):
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def fingerprints(self) -> dict[str, str]:
+        """sha256 of the design file, of each label table and ROI volume used, and of each beta file's
+        first 64 KiB (its header), keyed by path relative to the root — never the data itself.
+        Recorded in exported results (``bench results export``)."""
+        paths = [self.layout.design, *[p for p in self.layout.label_tables(self.atlas, self.subjects[0]) if p.is_file()]]
+        for subject in self.subjects:
+            hemispheres = ("lh", "rh") if self.hemispheres == "both" else (self.hemispheres,)
+            paths += [p for h in hemispheres if (p := self.layout.roi(subject, self.atlas, h)).is_file()]
+            for session in range(1, self.n_sessions(subject) + 1):
+                try:
+                    paths.append(self.layout.session_file(subject, session, self.betas_format))
+                except MissingDataError:
+                    continue
+        out = {}
+        for path in paths:
+            whole = path == self.layout.design or path.suffix == ".ctab" or "roi" in path.parts
+            with open(path, "rb") as f:
+                out[self.layout.where(path)] = hashlib.sha256(f.read() if whole else f.read(65536)).hexdigest()
+        return out
+
     def fingerprint(self) -> str:
         """sha256 of the stimulus fingerprint, the options and each beta file's name and size."""
         files = {}
