@@ -236,3 +236,11 @@ def test_registered_and_scored_end_to_end(mini, tmp_path):
     assert [r.subject for r in rows] == ["P1", "P2", "all"]
     assert rows[0].detail["times"] == list(np.arange(-100.0, 801.0, 20.0))
     assert len(store.query(dataset="things-meg")) == 3
+
+
+def test_fingerprints_hash_epochs_headers_and_metadata(mini):
+    dataset = _open(mini)
+    prints = dataset.fingerprints()
+    assert any(k.endswith("-epo.fif") for k in prints) and any(k.endswith(".csv") for k in prints)
+    assert any(k.endswith("-epo-1.fif") for k in prints)  # split parts too
+    assert prints == _open(mini).fingerprints()

@@ -442,16 +442,29 @@ class ThingsMEG(Dataset):
                          units={"sensor": np.repeat(names, len(times)), "time": np.tile(times, len(names))},
                          noise_ceiling=_ceiling(halves, plan, counts))
 
-    def fingerprint(self) -> str:
-        """Hash of the options, the epochs and metadata files (names, sizes, times) and the images."""
+    def _data_files(self) -> list[Path]:
+        """Every participant's epochs files (split parts included) and metadata table, when present."""
         files = []
         for subject in self.subjects:
             folder = epochs_file(self.root, subject).parent
-            parts = sorted(folder.glob(f"preprocessed_{subject}-epo*.fif"))
             csv = attributes_file(self.root, subject)
-            for path in parts + ([csv] if csv.is_file() else []):
-                stat = path.stat()
-                files.append([path.name, stat.st_size, stat.st_mtime_ns])
+            files += sorted(folder.glob(f"preprocessed_{subject}-epo*.fif")) + ([csv] if csv.is_file() else [])
+        return files
+
+    def fingerprints(self) -> dict[str, str]:
+        """sha256 of each epochs file's first 64 KiB (its FIF header: channels, sampling rate, times) and
+        of each metadata table, keyed by path relative to the root — never the MEG data itself.
+        Recorded in exported results (``bench results export``)."""
+        out = {}
+        for path in self._data_files():
+            with open(path, "rb") as f:
+                blob = f.read() if path.suffix == ".csv" else f.read(65536)
+            out[str(path.relative_to(self.root))] = hashlib.sha256(blob).hexdigest()
+        return out
+
+    def fingerprint(self) -> str:
+        """Hash of the options, the epochs and metadata files (names, sizes, times) and the images."""
+        files = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in self._data_files()]
         blob = json.dumps({"dataset": self.name, "options": self.options, "files": files,
                            "stimuli": self.stimuli.fingerprint()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
