@@ -153,7 +153,11 @@ class FamilyModel(VisionModel):
         raise NotImplementedError
 
     def library_versions(self) -> dict[str, str]:
-        """Versions of the libraries that build the network (enter the init fingerprint)."""
+        """Versions of the library that builds the network, per ``backend`` (they enter the init fingerprint)."""
+        if self.backend == "timm":
+            import timm
+
+            return {"timm": timm.__version__}
         import transformers
 
         return {"transformers": transformers.__version__}

@@ -89,13 +89,6 @@ class DINOv3ConvNeXt(FamilyModel):
             return f"timm:{self.variant['timm']}:num_classes=0"
         return self.config.to_json_string(use_diff=False)
 
-    def library_versions(self) -> dict[str, str]:
-        if self.backend == "timm":
-            import timm
-
-            return {"timm": timm.__version__}
-        return super().library_versions()
-
     def activation_elements(self) -> int:
         positions = (self.image_size // 4) ** 2
         return conv_elements(4 * self.variant["hidden_sizes"][0] * positions)

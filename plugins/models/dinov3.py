@@ -191,13 +191,6 @@ class DINOv3(FamilyModel):
             return f"timm:{model}:{sorted(kwargs.items())}"
         return self.config.to_json_string(use_diff=False)
 
-    def library_versions(self) -> dict[str, str]:
-        if self.backend == "timm":
-            import timm
-
-            return {"timm": timm.__version__}
-        return super().library_versions()
-
     def activation_elements(self) -> int:
         c = self.config
         tokens = self.num_prefix_tokens + (self.image_size // c.patch_size) ** 2

@@ -152,13 +152,6 @@ class GeneralizationModel(FamilyModel):
     def architecture(self) -> str:
         return f"{self.spec['backend']}:{self.spec['kind']}:{sorted(self.spec['config'].items())}"
 
-    def library_versions(self) -> dict[str, str]:
-        if self.backend == "timm":
-            import timm
-
-            return {"timm": timm.__version__}
-        return super().library_versions()
-
     def activation_elements(self) -> int:
         spec = self.spec
         if "shape" not in spec:  # CNN: the largest map scales with the image area
