@@ -93,7 +93,8 @@ def list_(kind, model, as_json):
             spec = registry.specs[k][name]
             extra = spec.metadata.get("parameters")
             size = f"  [{extra / 1e6:,.1f}M params]" if isinstance(extra, (int, float)) else ""
-            click.echo(f"  {name:<22} {spec.description}{size}")
+            origin = "" if spec.source == "built-in" else f"  (from {spec.source})"
+            click.echo(f"  {name:<22} {spec.description}{size}{origin}")
     if registry.errors:
         click.secho("plugins that failed to load:", bold=True, fg="red")
         for error in registry.errors:

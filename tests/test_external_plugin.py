@@ -101,7 +101,9 @@ def test_entry_point_plugin_is_listed_with_its_distribution(site):
     assert result.exit_code == 0, result.output
     line = next(line for line in result.stdout.splitlines() if "ext-tinyconv" in line)
     assert "Two-conv test network from an external plugin" in line
-    assert "dinov3-small" in result.stdout  # the built-ins are untouched
+    assert line.endswith("(from bb-extplugin 0.1)")  # where a third-party model comes from
+    builtin = next(line for line in result.stdout.splitlines() if line.strip().startswith("dinov3-small "))
+    assert "(from" not in builtin  # the built-ins are untouched
 
     data = json.loads(invoke("list", "models", "--json").stdout)
     spec = next(m for m in data["models"] if m["name"] == "ext-tinyconv")
