@@ -108,15 +108,26 @@ def half_time(steps: Sequence[float], values: Sequence[float], *, fraction: floa
     if interpolation == "sigmoid":
         return _sigmoid_half_time(steps, values, fraction, axis, baseline)
     final, start = float(values[-1]), float(values[0])
+    threshold = _threshold(start, final, fraction, baseline, "the final score",
+                           "the score does not change between the first and the last checkpoint")
+    if isinstance(threshold, HalfTime):
+        return threshold
     reference = 0.0 if baseline == "zero" else start
-    if baseline == "zero" and final <= 0:
-        return _undefined("the final score is not above 0", final=final)
-    if final == reference:
-        return _undefined("the score does not change between the first and the last checkpoint", final=final)
-    threshold = reference + fraction * (final - reference)
     sign = 1.0 if final > reference else -1.0
     x = _crossing(to_axis(steps, axis), sign * values, sign * threshold, interpolation)
     return _result(float(from_axis(x, axis)), steps, threshold, final)
+
+
+def _threshold(start: float, final: float, fraction: float, baseline: str, final_name: str,
+               flat_reason: str) -> float | HalfTime:
+    """The score that marks the half-time (``fraction`` of the way from the baseline to ``final``),
+    or an undefined :class:`HalfTime` saying why there is none."""
+    reference = 0.0 if baseline == "zero" else start
+    if baseline == "zero" and final <= 0:
+        return _undefined(f"{final_name} is not above 0", final=final)
+    if final == reference:
+        return _undefined(flat_reason, final=final)
+    return reference + fraction * (final - reference)
 
 
 def _result(step: float, steps: np.ndarray, threshold: float, final: float) -> HalfTime:
@@ -174,12 +185,10 @@ def _sigmoid_half_time(steps: np.ndarray, values: np.ndarray, fraction: float, a
         return _undefined("the sigmoid fit did not converge")
     lo, hi, x0, width = params
     start, final = float(logistic(x[0], *params)), float(logistic(x[-1], *params))
+    threshold = _threshold(start, final, fraction, baseline, "the fitted final score", "the fitted curve does not change")
+    if isinstance(threshold, HalfTime):
+        return threshold
     reference = 0.0 if baseline == "zero" else start
-    if baseline == "zero" and final <= 0:
-        return _undefined("the fitted final score is not above 0", final=final)
-    if final == reference:
-        return _undefined("the fitted curve does not change", final=final)
-    threshold = reference + fraction * (final - reference)
     if (threshold - start) * (final - reference) <= 0:  # already reached at the first checkpoint
         return _result(float(steps[0]), steps, threshold, final)
     ratio = (hi - lo) / (threshold - lo) - 1.0
