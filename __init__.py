@@ -10,10 +10,10 @@ A plugin author needs only this module::
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from .core.hookspecs import hookimpl
-from .core.model import VisionModel
-from .core.data import ArrayStimulusSet, Dataset, Responses, StimulusSet
-from .core.metric import Metric, Score
+from .core.contract.hookspecs import hookimpl
+from .core.contract.model import VisionModel
+from .core.contract.data import ArrayStimulusSet, Dataset, Responses, StimulusSet
+from .core.contract.metric import Metric, Score
 
 try:
     __version__ = _version("brainbench")

@@ -6,12 +6,12 @@ import sys
 
 import click
 
-from .core.cli_common import BATCH_SIZE, BenchGroup
+from .core.commands.common import BATCH_SIZE, BenchGroup
 from .core.config import Config, set_flags
 from .core.errors import BrainbenchError
-from .core.formatting import FORMATS, render
-from .core.registry import KINDS, get_registry
-from .core.results import ResultStore
+from .core.store.formatting import FORMATS, render
+from .core.registry.specs import KINDS, get_registry
+from .core.store.results import ResultStore
 
 DEFAULT_MODEL = "dinov3-small@init"
 DEFAULT_DATASET = "synthetic-fmri"
@@ -74,7 +74,7 @@ def list_(kind, model, as_json):
         bench list checkpoints tiny-dino
     """
     if kind == "checkpoints":
-        from .core.trajectory_commands import checkpoints_text
+        from .core.commands.trajectory import checkpoints_text
 
         if not model:
             raise BrainbenchError("name the model: bench list checkpoints MODEL")
@@ -153,7 +153,7 @@ def run(models, datasets, metrics, subjects, device, pooling, batch_size, precis
         bench run -m dinov3-tiny@init -d synthetic-meg -x encoding --format json
         bench run -m tiny-dino@all -x halftime      # every checkpoint, then half-times
     """
-    from .core.runner import RunOptions, default_datasets, run as run_all
+    from .core.pipeline.runner import RunOptions, default_datasets, run as run_all
 
     config = Config(db=db, device=device)
     plugin_options = _parse_sets(sets)
@@ -221,10 +221,10 @@ def config(as_json):
         click.echo(f"  {s.name:<20} {s.value if s.value is not None else '-':<40} {s.source}")
 
 
-from .core.contrib_commands import check as _check_command, new as _new_command  # noqa: E402
-from .core.grid_command import grid as _grid_command  # noqa: E402
-from .core.results_commands import results  # noqa: E402
-from .core.trajectory_commands import analyze as _analyze_group, trajectory as _trajectory_group  # noqa: E402
+from .core.commands.authoring import check as _check_command, new as _new_command  # noqa: E402
+from .core.commands.grid import grid as _grid_command  # noqa: E402
+from .core.commands.results import results  # noqa: E402
+from .core.commands.trajectory import analyze as _analyze_group, trajectory as _trajectory_group  # noqa: E402
 from .leaderboard.commands import leaderboard as _leaderboard_group  # noqa: E402
 
 main.add_command(_new_command)

@@ -14,7 +14,7 @@ import numpy as np
 
 ALPHAS = np.logspace(-1, 6, 10)
 N_FOLDS = 5
-#: rows of the leave-one-out path's triangular blocks (brainbench.core.ridge._TRI_BLOCK)
+#: rows of the leave-one-out path's triangular blocks (brainbench.core.compute.ridge._TRI_BLOCK)
 TRI_BLOCK = 128
 
 

@@ -15,8 +15,8 @@ from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
-from brainbench.core.ridge import _TRI_BLOCK, cv_permutation_null, cv_predict
-from brainbench.core.stats import pearson
+from brainbench.core.compute.ridge import _TRI_BLOCK, cv_permutation_null, cv_predict
+from brainbench.core.compute.stats import pearson
 
 from _workloads import ALPHAS, N_FOLDS, TRI_BLOCK, loo_flops, peak_rss_increase, planted, report, sizes
 

@@ -30,8 +30,8 @@ from typing import Any, Sequence
 
 import brainbench
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.formatting import render
-from brainbench.core.results import json_safe
+from brainbench.core.store.formatting import render
+from brainbench.core.store.results import json_safe
 
 from . import plots
 from .data import Leaderboard, anchor, build_leaderboard, finite, half_time, half_time_metrics, slug, step_of
@@ -224,7 +224,7 @@ def build_site(sources: str | Path | Sequence[str | Path], out: str | Path, *,
     """
     import matplotlib
 
-    from brainbench.core.registry import get_registry
+    from brainbench.core.registry.specs import get_registry
 
     registry = registry if registry is not None else get_registry()
     if isinstance(sources, (str, Path)):

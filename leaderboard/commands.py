@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from brainbench.core.config import Config
-from brainbench.core.cli_common import BenchGroup
+from brainbench.core.commands.common import BenchGroup
 from brainbench.core.errors import BrainbenchError
 
 

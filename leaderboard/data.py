@@ -1,7 +1,7 @@
 """From result rows to what the leaderboard shows: benchmarks, table entries, half-times.
 
 A *benchmark* is a (dataset, metric) pair at one benchmark version
-(:mod:`brainbench.core.benchmarks`) with stored aggregate rows (``subject = "all"``); each
+(:mod:`brainbench.core.store.benchmarks`) with stored aggregate rows (``subject = "all"``); each
 version is its own column, so scores of different versions are never mixed. When its rows were
 computed with several option sets, the leaderboard ranks the set that most models share (ties:
 the most recent) and lists the others on the benchmark page only, so that a column never mixes
@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from brainbench.core.benchmarks import benchmark_id
-from brainbench.core.results import AGGREGATE_SUBJECT, ResultRow
+from brainbench.core.store.benchmarks import benchmark_id
+from brainbench.core.store.results import AGGREGATE_SUBJECT, ResultRow
 
 METRIC_ORDER = ("encoding", "spatial", "temporal")
 MODALITY_ORDER = ("fmri", "meg")
@@ -147,7 +147,7 @@ class Benchmark:
 
     @property
     def benchmark_id(self) -> str:
-        """The definition of the ranked rows (dataset, metric and their options; see core/benchmarks.py)."""
+        """The definition of the ranked rows (dataset, metric and their options; see core/store/benchmarks.py)."""
         return benchmark_id(self.dataset, self.metric, self.options)
 
     @property
@@ -216,7 +216,7 @@ class Leaderboard:
 
     def entries_of(self, model: str) -> list[Entry]:
         """The entries of ``model``, by checkpoint (``init``, ``pretrained``, other names, ``step-N`` by N)."""
-        from brainbench.core.grid import checkpoint_sort_key
+        from brainbench.core.grid.plan import checkpoint_sort_key
 
         return sorted((e for e in self.entries if e.model == model), key=lambda e: checkpoint_sort_key(e.checkpoint))
 

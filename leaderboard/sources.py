@@ -1,7 +1,7 @@
 """Where the leaderboard's rows come from: results databases, result files and folders of them.
 
 ``bench leaderboard build --from results/ --from other.db`` reads every source and merges the
-rows (:class:`brainbench.core.exchange.RowPool`): rows are keyed by their key and benchmark
+rows (:class:`brainbench.core.store.exchange.RowPool`): rows are keyed by their key and benchmark
 version, identical duplicates (the same score from two sources) are kept once, and two sources
 that give different scores for one key and version stop the build with one sentence naming
 both — the site never picks one silently. Result files are checked as ``bench results validate
@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Iterable
 
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.exchange import RowPool
-from brainbench.core.portable import InvalidResultFile, load, result_files
-from brainbench.core.results import ResultRow, ResultStore
+from brainbench.core.store.exchange import RowPool
+from brainbench.core.store.portable import InvalidResultFile, load, result_files
+from brainbench.core.store.results import ResultRow, ResultStore
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 

@@ -11,7 +11,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import pytest
 
 from brainbench.core.config import clear_flags
-from brainbench.core.plugins import reset_plugin_manager
+from brainbench.core.registry.discovery import reset_plugin_manager
 
 #: options that make the synthetic datasets tiny: a 4-block DINOv3 at 64 px, 40 images
 TINY_DATASET = {"reference": "dinov3-tiny@init", "n_images": 40, "image_size": 64}

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from brainbench.core.activations import (ALL_TOKENS_DIM, available_memory, cache_key, check_memory, extract,
+from brainbench.core.pipeline.activations import (ALL_TOKENS_DIM, available_memory, cache_key, check_memory, extract,
                                          pool_tokens, resolve_device)
-from brainbench.core.data import ArrayStimulusSet
+from brainbench.core.contract.data import ArrayStimulusSet
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.model import VisionModel
+from brainbench.core.contract.model import VisionModel
 from brainbench.plugins.models.dinov3 import DINOv3
 
 

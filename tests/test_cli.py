@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import brainbench
 from brainbench.cli import main
-from brainbench.core.results import ResultRow, ResultStore
+from brainbench.core.store.results import ResultRow, ResultStore
 
 from conftest import TINY_DATASET, TINY_MODEL
 

@@ -14,11 +14,13 @@ import torch
 from click.testing import CliRunner
 
 import brainbench
-from brainbench.core import conformance, guards, metadata
-from brainbench.core.contrib_commands import check as check_command
+from brainbench.core.authoring import conformance
+from brainbench.core.contract import metadata
+from brainbench.core.registry import guards
+from brainbench.core.commands.authoring import check as check_command
 from brainbench.core.errors import BrainbenchError, MissingDataError
-from brainbench.core.plugins import get_plugin_manager, reset_plugin_manager
-from brainbench.core.registry import KINDS, get_registry, reset_registry
+from brainbench.core.registry.discovery import get_plugin_manager, reset_plugin_manager
+from brainbench.core.registry.specs import KINDS, get_registry, reset_registry
 
 from conftest import TINY_DATASET
 

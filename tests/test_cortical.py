@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from brainbench.core.config import Config
-from brainbench.core.cortical import (PARCEL_TABLE, build_parcel_table, correlate_maps, load_maps, parcel_name,
+from brainbench.core.compute.cortical import (PARCEL_TABLE, build_parcel_table, correlate_maps, load_maps, parcel_name,
                                       parcel_values, spin_assignments)
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.results import ResultRow, ResultStore
-from brainbench.core.trajectory_commands import analyze
+from brainbench.core.store.results import ResultRow, ResultStore
+from brainbench.core.commands.trajectory import analyze
 
 REAL = os.environ.get("BRAINBENCH_REAL_DATA")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from brainbench.cli import main
-from brainbench.core.plugins import get_plugin_manager
-from brainbench.core.registry import reset_registry
+from brainbench.core.registry.discovery import get_plugin_manager
+from brainbench.core.registry.specs import reset_registry
 
 from conftest import TINY_DATASET
 

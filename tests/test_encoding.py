@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from brainbench.core.data import Responses
+from brainbench.core.contract.data import Responses
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.metric import Score
+from brainbench.core.contract.metric import Score
 from brainbench.plugins.metrics.encoding import Encoding
 
 

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from brainbench.cli import main
-from brainbench.core.plugins import reset_plugin_manager
-from brainbench.core.results import ResultStore
+from brainbench.core.registry.discovery import reset_plugin_manager
+from brainbench.core.store.results import ResultStore
 
 from conftest import TINY_DATASET
 

@@ -16,12 +16,12 @@ from click.testing import CliRunner
 
 from brainbench.cli import main
 from brainbench.core.config import Config
-from brainbench.core.executors import JobStarted, Note, PoolExecutor
-from brainbench.core.grid import GridRequest, parse_sets, plan_grid, run_plan, select_models
-from brainbench.core.grid_command import failed_results, grid
-from brainbench.core.plugins import get_plugin_manager
-from brainbench.core.registry import reset_registry
-from brainbench.core.results import KEY_FIELDS, ResultStore
+from brainbench.core.grid.executors import JobStarted, Note, PoolExecutor
+from brainbench.core.grid.plan import GridRequest, parse_sets, plan_grid, run_plan, select_models
+from brainbench.core.commands.grid import failed_results, grid
+from brainbench.core.registry.discovery import get_plugin_manager
+from brainbench.core.registry.specs import reset_registry
+from brainbench.core.store.results import KEY_FIELDS, ResultStore
 
 from conftest import TINY_DATASET, TINY_MODEL
 
@@ -263,7 +263,7 @@ def _count(db: Path) -> int:
 
 def test_sigkill_loses_no_finished_row_and_duplicates_none(tmp_path):
     db = Path(os.environ["BRAINBENCH_DB"])
-    command = [sys.executable, "-m", "brainbench.core.grid_command", "-q",
+    command = [sys.executable, "-m", "brainbench.core.commands.grid", "-q",
                *grid_args(datasets=("synthetic-fmri", "synthetic-meg"))]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -327,7 +327,7 @@ def test_a_ray_grid_writes_the_same_rows_as_a_local_one(ray_cluster, tmp_path):
     ray_db = tmp_path / "ray.db"
     env = {**os.environ, "BRAINBENCH_DB": str(ray_db)}
     env.pop("RAY_ADDRESS", None)
-    command = [sys.executable, "-m", "brainbench.core.grid_command", "--executor", "ray", "--ray-address", ray_cluster,
+    command = [sys.executable, "-m", "brainbench.core.commands.grid", "--executor", "ray", "--ray-address", ray_cluster,
                *grid_args(metrics=("encoding", "spatial"))]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -337,8 +337,8 @@ def test_a_ray_grid_writes_the_same_rows_as_a_local_one(ray_cluster, tmp_path):
 
 
 def test_grid_names_a_training_series_by_step_like_bench_run(tmp_path):
-    from brainbench.core.registry import get_registry
-    from brainbench.core.selection import candidate_checkpoints
+    from brainbench.core.registry.specs import get_registry
+    from brainbench.core.grid.selection import candidate_checkpoints
 
     folder = tmp_path / "tiny-dino"
     folder.mkdir()

@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from brainbench.core.data import Dataset, Responses
+from brainbench.core.contract.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.halftime import bootstrap_half_times, half_time, logistic, to_axis
-from brainbench.core.metric import Score
+from brainbench.core.compute.halftime import bootstrap_half_times, half_time, logistic, to_axis
+from brainbench.core.contract.metric import Score
 from brainbench.plugins.metrics.halftime import Halftime, format_order, order_summary
 
 STEPS = np.array([0, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000])

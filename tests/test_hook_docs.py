@@ -1,4 +1,4 @@
-"""The plugin documentation is complete and true: docs/hooks.md is generated from core/hookspecs.py and
+"""The plugin documentation is complete and true: docs/hooks.md is generated from core/contract/hookspecs.py and
 up to date, every hook is documented, and every example in docs/plugins.md passes the conformance checklist."""
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from brainbench.core import conformance, hookspecs, scaffold
-from brainbench.core.plugins import get_plugin_manager
-from brainbench.core.registry import reset_registry
+from brainbench.core.authoring import conformance, scaffold
+from brainbench.core.contract import hookspecs
+from brainbench.core.registry.discovery import get_plugin_manager
+from brainbench.core.registry.specs import reset_registry
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PLUGINS_MD = DOCS / "plugins.md"
-REGENERATE = "python -m brainbench.core.scaffold hooks"
+REGENERATE = "python -m brainbench.core.authoring.scaffold hooks"
 #: example file in docs/plugins.md → the name it registers
 EXAMPLES = {"timm_plugin.py": "timm-resnet18", "transformers_plugin.py": "vit-mini", "torch_plugin.py": "my-cnn",
             "dataset_plugin.py": "my-data", "metric_plugin.py": "layer-average"}
@@ -26,7 +27,7 @@ def examples() -> dict[str, str]:
 
 
 def test_every_hook_is_documented():
-    assert scaffold.undocumented_hooks() == [], "give every hook in core/hookspecs.py a docstring"
+    assert scaffold.undocumented_hooks() == [], "give every hook in core/contract/hookspecs.py a docstring"
     assert list(scaffold.hookspecs()) == ["register_models", "register_datasets", "register_metrics"]
 
 

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 import brainbench
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.plugins import get_plugin_manager, reset_plugin_manager
-from brainbench.core.registry import reset_registry
-from brainbench.core.results import ResultStore
+from brainbench.core.registry.discovery import get_plugin_manager, reset_plugin_manager
+from brainbench.core.registry.specs import reset_registry
+from brainbench.core.store.results import ResultStore
 from brainbench.leaderboard.build import build_site
 from brainbench.leaderboard.commands import leaderboard
 from brainbench.leaderboard.data import half_time, slug
@@ -44,7 +44,7 @@ def demo_database(home: Path) -> Path:
     db = home / "leaderboard-demo.db"
     if db.exists():
         return db
-    from brainbench.core.grid_command import grid
+    from brainbench.core.commands.grid import grid
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BRAINBENCH_HOME", str(home))

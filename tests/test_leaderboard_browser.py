@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from brainbench.core.plugins import get_plugin_manager
-from brainbench.core.registry import reset_registry
+from brainbench.core.registry.discovery import get_plugin_manager
+from brainbench.core.registry.specs import reset_registry
 from brainbench.leaderboard.build import build_site
 
 from test_leaderboard import STEPS, XSS, HtmlPlugin, demo_database

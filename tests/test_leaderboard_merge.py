@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.exchange import export_results
-from brainbench.core.results import ResultStore
+from brainbench.core.store.exchange import export_results
+from brainbench.core.store.results import ResultStore
 from brainbench.leaderboard.build import build_site
 from brainbench.leaderboard.commands import leaderboard
 from brainbench.leaderboard.sources import collect_rows

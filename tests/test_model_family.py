@@ -13,10 +13,10 @@ import torch
 from click.testing import CliRunner
 
 from brainbench.cli import main
-from brainbench.core.activations import extract
-from brainbench.core.data import ArrayStimulusSet
+from brainbench.core.pipeline.activations import extract
+from brainbench.core.contract.data import ArrayStimulusSet
 from brainbench.core.errors import BrainbenchError, MissingDataError
-from brainbench.core.registry import get_registry
+from brainbench.core.registry.specs import get_registry
 from brainbench.plugins.models import convnext, dinov3
 from brainbench.plugins.models.checkpoints import transformers_to_original
 from brainbench.plugins.models.convnext import DINOv3ConvNeXt

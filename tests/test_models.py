@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from brainbench.core.activations import extract
+from brainbench.core.pipeline.activations import extract
 from brainbench.core.errors import BrainbenchError, MissingDataError
-from brainbench.core.registry import get_registry
+from brainbench.core.registry.specs import get_registry
 from brainbench.plugins.models.dinov3 import VARIANTS, _PARAMETERS, DINOv3, _count_parameters
 
 # Shapes and sizes from the DINOv3 release (ViT-S … 7B): hidden, blocks, heads, parameters (millions)

@@ -308,9 +308,9 @@ def test_bad_shapes_and_design_raise_naming_the_file(damaged):
 # ------------------------------------------------------------------ plugin and end to end
 def test_registered_and_scored_end_to_end(tree):
     from brainbench.core.config import Config
-    from brainbench.core.registry import get_registry
-    from brainbench.core.results import ResultStore
-    from brainbench.core.runner import RunOptions, run
+    from brainbench.core.registry.specs import get_registry
+    from brainbench.core.store.results import ResultStore
+    from brainbench.core.pipeline.runner import RunOptions, run
 
     assert get_registry().dataset("nsd").metadata["modality"] == "fmri"
     options = RunOptions(subjects=["subj01"], progress=False, metric_options={"folds": 2, "alphas": [1.0, 1e3]},

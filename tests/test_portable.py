@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 
 import brainbench
-from brainbench.core import benchmarks, results
-from brainbench.core.benchmarks import benchmark_id, current_version
-from brainbench.core.data import ArrayStimulusSet, Dataset
+from brainbench.core.store import benchmarks, results
+from brainbench.core.store.benchmarks import benchmark_id, current_version
+from brainbench.core.contract.data import ArrayStimulusSet, Dataset
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.exchange import export_results, import_files
-from brainbench.core.plugins import get_plugin_manager
-from brainbench.core.portable import (InvalidResultFile, check_document, content_hash, document_rows, dumps, load,
+from brainbench.core.store.exchange import export_results, import_files
+from brainbench.core.registry.discovery import get_plugin_manager
+from brainbench.core.store.portable import (InvalidResultFile, check_document, content_hash, document_rows, dumps, load,
                                       read_document)
-from brainbench.core.provenance import machine_summary, scoring_provenance
-from brainbench.core.registry import reset_registry
-from brainbench.core.results import ResultRow, ResultStore, canonical_options
-from brainbench.core.schema import DRAFT_2020_12, first_problem, load_schema, unsupported_keywords
+from brainbench.core.store.provenance import machine_summary, scoring_provenance
+from brainbench.core.registry.specs import reset_registry
+from brainbench.core.store.results import ResultRow, ResultStore, canonical_options
+from brainbench.core.store.schema import DRAFT_2020_12, first_problem, load_schema, unsupported_keywords
 
 OPTIONS = {"metric": {"folds": 5, "alphas": [1.0, 10.0]}, "pooling": "mean", "model": {}, "dataset": {"n_images": 40}}
 TIMES = {"created_at": "2026-01-02T03:04:05+00:00", "updated_at": "2026-01-02T03:04:06+00:00"}
@@ -213,7 +213,7 @@ def test_the_published_schema_is_draft_2020_12_and_fully_enforced(tmp_path):
     assert set(schema["required"]) <= set(schema["properties"])
     for name, definition in schema["$defs"].items():
         assert set(definition.get("required", [])) <= set(definition.get("properties", {})), name
-    packaged = Path(brainbench.__file__).parent / "core" / "schemas" / "result-v1.schema.json"
+    packaged = Path(brainbench.__file__).parent / "core" / "store" / "schemas" / "result-v1.schema.json"
     assert json.loads(packaged.read_text()) == schema
     (file,) = exported(tmp_path, make_rows())
     document = read_document(file)

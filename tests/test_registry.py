@@ -5,8 +5,8 @@ import pytest
 
 import brainbench
 from brainbench.core.errors import BrainbenchError, DuplicateNameError, UnknownNameError
-from brainbench.core.plugins import DEFAULT_PLUGINS, get_plugin_manager
-from brainbench.core.registry import ModelRef, get_registry, reset_registry
+from brainbench.core.registry.discovery import DEFAULT_PLUGINS, get_plugin_manager
+from brainbench.core.registry.specs import ModelRef, get_registry, reset_registry
 
 
 def _build(checkpoint=None, **options):  # a model factory that is never called here

@@ -8,9 +8,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from brainbench.core import results
-from brainbench.core.formatting import render
-from brainbench.core.results import ResultRow, ResultStore, canonical_options
+from brainbench.core.store import results
+from brainbench.core.store.formatting import render
+from brainbench.core.store.results import ResultRow, ResultStore, canonical_options
 
 
 def make_row(**changes) -> ResultRow:

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from brainbench.cli import main
-from brainbench.core.portable import content_hash
-from brainbench.core.results import Failure, ResultStore
+from brainbench.core.store.portable import content_hash
+from brainbench.core.store.results import Failure, ResultStore
 
 from test_portable import fill, make_rows, rewrite, set_aggregate_score
 

@@ -9,8 +9,8 @@ from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.model_selection import KFold, ShuffleSplit
 from threadpoolctl import threadpool_limits
 
-from brainbench.core.ridge import DEFAULT_ALPHAS, CVResult, cv_permutation_null, cv_predict
-from brainbench.core.stats import pearson
+from brainbench.core.compute.ridge import DEFAULT_ALPHAS, CVResult, cv_permutation_null, cv_predict
+from brainbench.core.compute.stats import pearson
 
 ALPHAS = np.logspace(-1, 6, 10)
 

@@ -16,11 +16,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from brainbench.core import conformance, scaffold
-from brainbench.core.contrib_commands import new as new_command
+from brainbench.core.authoring import conformance, scaffold
+from brainbench.core.commands.authoring import new as new_command
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.plugins import get_plugin_manager
-from brainbench.core.registry import get_registry, reset_registry
+from brainbench.core.registry.discovery import get_plugin_manager
+from brainbench.core.registry.specs import get_registry, reset_registry
 
 PLUGINS = {"model": "my-model", "dataset": "my-data", "metric": "my-metric"}
 
@@ -161,7 +161,7 @@ def test_generated_packages_install_with_pip_e_and_are_listed_and_checked(genera
     assert sources["my-metric"] == "brainbench-my-metric 0.1.0"
     assert sources["dinov3-small"] == "built-in" and data["errors"] == []
 
-    checked = subprocess.run([str(python), "-m", "brainbench.core.contrib_commands", "check", *PLUGINS.values()],
+    checked = subprocess.run([str(python), "-m", "brainbench.core.commands.authoring", "check", *PLUGINS.values()],
                              env=env, capture_output=True, text=True, timeout=180)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "model my-model@init (brainbench-my-model 0.1.0)" in checked.stdout
@@ -172,7 +172,7 @@ def test_generated_packages_install_with_pip_e_and_are_listed_and_checked(genera
 def test_commands_attach_to_the_bench_group():
     """What cli.py does with `main.add_command(new)` and `main.add_command(check)`."""
     from brainbench.cli import BenchGroup
-    from brainbench.core.contrib_commands import check as check_command
+    from brainbench.core.commands.authoring import check as check_command
 
     group = BenchGroup(name="bench", commands=[new_command, check_command])
     result = CliRunner().invoke(group, ["check", "encoding"])

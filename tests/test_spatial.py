@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import brainbench
-from brainbench.core.data import Dataset, Responses
+from brainbench.core.contract.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.metric import Score
-from brainbench.core.plugins import get_plugin_manager
-from brainbench.core.registry import get_registry, reset_registry
+from brainbench.core.contract.metric import Score
+from brainbench.core.registry.discovery import get_plugin_manager
+from brainbench.core.registry.specs import get_registry, reset_registry
 from brainbench.plugins.metrics.spatial import Spatial, best_layer, spatial_correlation
 
 FAST = {"folds": 3, "alphas": [0.1, 10.0, 1000.0], "n_permutations": 2000}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainbench.core.stats import pearson, pearson_from_sums, sem
+from brainbench.core.compute.stats import pearson, pearson_from_sums, sem
 
 
 def test_pearson_matches_corrcoef_per_column():

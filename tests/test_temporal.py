@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from brainbench.core.config import Config
-from brainbench.core.data import Responses
+from brainbench.core.contract.data import Responses
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.registry import get_registry
-from brainbench.core.results import ResultStore
-from brainbench.core.runner import RunOptions, run
+from brainbench.core.registry.specs import get_registry
+from brainbench.core.store.results import ResultStore
+from brainbench.core.pipeline.runner import RunOptions, run
 from brainbench.plugins.datasets.synthetic import SyntheticMEG
 from brainbench.plugins.metrics.encoding import Encoding
 from brainbench.plugins.metrics.temporal import Temporal, correlation_test, onset_time, peak_time, unit_grid

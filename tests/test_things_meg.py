@@ -5,10 +5,10 @@ from PIL import Image
 
 from brainbench.core.config import Config
 from brainbench.core.errors import BrainbenchError, MissingDataError
-from brainbench.core.registry import get_registry
-from brainbench.core.results import ResultStore
-from brainbench.core.runner import RunOptions, run
-from brainbench.core.stats import pearson
+from brainbench.core.registry.specs import get_registry
+from brainbench.core.store.results import ResultStore
+from brainbench.core.pipeline.runner import RunOptions, run
+from brainbench.core.compute.stats import pearson
 from brainbench.plugins.datasets.things_meg import ThingsMEG, things_relpath
 
 from conftest import TINY_MODEL

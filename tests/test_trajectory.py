@@ -11,17 +11,17 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from brainbench.core.activations import extract
+from brainbench.core.pipeline.activations import extract
 from brainbench.core.config import Config
 from brainbench.core.errors import BrainbenchError, MissingDataError
-from brainbench.core.formatting import render
-from brainbench.core.plugins import DEFAULT_PLUGINS, get_plugin_manager
-from brainbench.core.registry import reset_registry
-from brainbench.core.results import ResultStore
-from brainbench.core.runner import RunOptions, default_datasets, run
-from brainbench.core.training import TrainingOptions, initial_network, save_steps, train
-from brainbench.core.trajectory import Checkpoint, discover, find_step, select, series, step_of
-from brainbench.core.trajectory_commands import checkpoints_text, trajectory
+from brainbench.core.store.formatting import render
+from brainbench.core.registry.discovery import DEFAULT_PLUGINS, get_plugin_manager
+from brainbench.core.registry.specs import reset_registry
+from brainbench.core.store.results import ResultStore
+from brainbench.core.pipeline.runner import RunOptions, default_datasets, run
+from brainbench.plugins.models.training import TrainingOptions, initial_network, save_steps, train
+from brainbench.core.contract.checkpoints import Checkpoint, discover, find_step, select, series, step_of
+from brainbench.core.commands.trajectory import checkpoints_text, trajectory
 from brainbench.plugins.datasets.synthetic import photo_stimuli
 from brainbench.plugins.models.dinov3 import DINOv3
 
@@ -36,7 +36,7 @@ FAST_METRICS = {"folds": 3, "n_permutations": 200, "bootstrap": 100, "alphas": [
 
 @pytest.fixture(autouse=True)
 def halftime_registered():
-    """The halftime metric, registered like a built-in (whether or not core/plugins.py lists it yet)."""
+    """The halftime metric, registered like a built-in (whether or not core/registry/discovery.py lists it yet)."""
     if HALFTIME_PLUGIN not in DEFAULT_PLUGINS:
         import brainbench.plugins.metrics.halftime as module
 

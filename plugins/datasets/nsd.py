@@ -68,7 +68,7 @@ import numpy as np
 
 import brainbench
 from brainbench.core.config import Config
-from brainbench.core.data import Dataset, Responses, StimulusSet
+from brainbench.core.contract.data import Dataset, Responses, StimulusSet
 from brainbench.core.errors import BrainbenchError, MissingDataError
 from brainbench.plugins.datasets.nsd_files import (
     ATLASES, HEMISPHERES, SUBJECT_SESSIONS, SUBJECTS, TRIALS_PER_SESSION, Design, Layout, atlas_labels,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.stats import pearson
+from brainbench.core.compute.stats import pearson
 
 
 def zscore_session(betas: np.ndarray) -> np.ndarray:

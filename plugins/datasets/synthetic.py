@@ -42,10 +42,10 @@ from functools import cached_property
 import numpy as np
 
 import brainbench
-from brainbench.core.activations import extract
+from brainbench.core.pipeline.activations import extract
 from brainbench.core.config import Config
-from brainbench.core.data import ArrayStimulusSet, Dataset, Responses
-from brainbench.core.registry import ModelRef, get_registry
+from brainbench.core.contract.data import ArrayStimulusSet, Dataset, Responses
+from brainbench.core.registry.specs import ModelRef, get_registry
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "cat", "rocket", "camera", "brick", "grass", "gravel",
           "coins", "moon", "clock", "hubble_deep_field", "immunohistochemistry", "retina", "colorwheel")

@@ -48,9 +48,9 @@ import numpy as np
 
 import brainbench
 from brainbench.core.config import Config
-from brainbench.core.data import Dataset, Responses, StimulusSet
+from brainbench.core.contract.data import Dataset, Responses, StimulusSet
 from brainbench.core.errors import BrainbenchError, MissingDataError
-from brainbench.core.stats import pearson
+from brainbench.core.compute.stats import pearson
 
 SUBJECTS = ("P1", "P2", "P3", "P4")
 SFREQ = 200.0

@@ -1,7 +1,7 @@
 """The encoding score: how well cross-validated ridge on a layer predicts each brain unit.
 
 Per subject and layer: features are z-scored across stimuli (unsupervised, no response
-information), then ``brainbench.core.ridge.cv_predict`` gives out-of-fold predictions
+information), then ``brainbench.core.compute.ridge.cv_predict`` gives out-of-fold predictions
 (``folds``-fold contiguous CV, alpha chosen per unit from ``alphas`` by ``alpha_selection``);
 the unit's score is the Pearson r between its responses and the out-of-fold
 predictions, over all stimuli. Units whose responses contain NaN or are constant are
@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 
 import brainbench
-from brainbench.core.data import Dataset, Responses
+from brainbench.core.contract.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.metric import Metric, Score
-from brainbench.core.ridge import cv_permutation_null, cv_predict
-from brainbench.core.stats import pearson, sem
+from brainbench.core.contract.metric import Metric, Score
+from brainbench.core.compute.ridge import cv_permutation_null, cv_predict
+from brainbench.core.compute.stats import pearson, sem
 
 #: the paper's grid: 10 values log-spaced over 1e0…1e8
 PAPER_ALPHAS = [float(a) for a in np.logspace(0, 8, 10)]

@@ -2,7 +2,7 @@
 
 ``halftime`` is a *trajectory metric*: it does not score one checkpoint but a model's
 checkpoint series (``bench run -m tiny-dino@all -x halftime``). The runner
-(:mod:`brainbench.core.runner`) scores every checkpoint with the *base* metrics (option
+(:mod:`brainbench.core.pipeline.runner`) scores every checkpoint with the *base* metrics (option
 ``metrics``, default ``encoding,spatial,temporal``: each on the datasets it applies to —
 spatial needs fMRI with region positions, temporal MEG), stores those rows as usual
 (reused on a second run), then calls :meth:`Halftime.score_trajectory` once per (dataset,
@@ -10,7 +10,7 @@ base metric) with the per-checkpoint scores, and stores its result as rows with 
 ``all`` (or the selection given) and metric ``halftime``; the base metric is in the row's
 options (``base``).
 
-Per subject: the half-time of that subject's curve (:func:`brainbench.core.halftime.half_time`:
+Per subject: the half-time of that subject's curve (:func:`brainbench.core.compute.halftime.half_time`:
 method options ``fraction``, ``axis``, ``interpolation``, ``baseline``), as % of training
 (score) and in steps (detail). Aggregate (``subject = all``): the half-time of the mean curve
 (the base metric's aggregate rows), ± SEM of the subjects' half-times, with a percentile
@@ -51,11 +51,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 import brainbench
-from brainbench.core.data import Dataset, Responses
+from brainbench.core.contract.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.halftime import bootstrap_half_times, check_method, half_time
-from brainbench.core.metric import Metric, Score
-from brainbench.core.stats import sem
+from brainbench.core.compute.halftime import bootstrap_half_times, check_method, half_time
+from brainbench.core.contract.metric import Metric, Score
+from brainbench.core.compute.stats import sem
 
 #: the paper's order of half-times, earliest first
 PAPER_ORDER = ("temporal", "encoding", "spatial")
@@ -122,7 +122,7 @@ class Halftime(Metric):
 
         Returns ("pass" | "fail", one sentence).
         """
-        from brainbench.core.halftime import logistic, to_axis
+        from brainbench.core.compute.halftime import logistic, to_axis
 
         steps = np.array([0, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000])
         curve = logistic(to_axis(steps), 0.0, 0.3, np.log10(1 + 500), 0.2)

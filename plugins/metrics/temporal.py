@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 
 import brainbench
-from brainbench.core.data import Dataset, Responses
+from brainbench.core.contract.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.metric import Metric, Score
+from brainbench.core.contract.metric import Metric, Score
 from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding
 
 

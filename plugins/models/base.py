@@ -1,6 +1,6 @@
 """What every built-in model shares: checkpoints, weights on disk, precision, memory estimates.
 
-:class:`FamilyModel` is a :class:`~brainbench.core.model.VisionModel` whose subclasses only
+:class:`FamilyModel` is a :class:`~brainbench.core.contract.model.VisionModel` whose subclasses only
 say how to build their network (:meth:`~FamilyModel.build`), how to load weights into it
 (:meth:`~FamilyModel.load_weights`) and how to run it block by block
 (:meth:`~FamilyModel.iter_layers`). Checkpoints: ``init`` (the real architecture with random
@@ -18,9 +18,9 @@ from typing import Any, Callable, Sequence
 import torch
 
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.model import IMAGENET_MEAN, IMAGENET_STD, MemoryEstimate, VisionModel
+from brainbench.core.contract.model import IMAGENET_MEAN, IMAGENET_STD, MemoryEstimate, VisionModel
 
-from .weights import WeightSource, find_weights
+from brainbench.plugins.models.weights import WeightSource, find_weights
 
 #: options every built-in model accepts (``--set model.OPTION=VALUE``)
 COMMON_OPTIONS = ("seed", "weights", "weights_dir", "precision", "image_size", "mean", "std")

@@ -23,11 +23,11 @@ import brainbench
 from brainbench.core.errors import BrainbenchError
 
 from . import timm_backend
-from .base import (COMMON_OPTIONS, FamilyModel, check_loading_info, conv_elements, make_factory,
+from brainbench.plugins.models.base import (COMMON_OPTIONS, FamilyModel, check_loading_info, conv_elements, make_factory,
                    quiet_transformers)
-from .checkpoints import detect_layout, rename_legacy, unwrap
-from .dinov3 import BACKENDS, OBJECTIVES, TRAINING_DATA
-from .weights import WeightSource, read_state_dict
+from brainbench.plugins.models.checkpoints import detect_layout, rename_legacy, unwrap
+from brainbench.plugins.models.dinov3 import BACKENDS, OBJECTIVES, TRAINING_DATA
+from brainbench.plugins.models.weights import WeightSource, read_state_dict
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

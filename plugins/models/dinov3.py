@@ -6,7 +6,7 @@ normalisation); ``dinov3-giant``, the paper's 1.1B "Giant", defined with the pap
 shape (1536 wide, 40 blocks, 24 heads, SwiGLU MLP) and never released; a slot for the
 paper's ViT-L trained on cellular images (ExtendedCHAMMI, not released); and
 ``dinov3-tiny``, a test-sized architecture; ``tiny-dino``, a small ViT that ``bench trajectory
-make`` trains with DINO on CPU (:mod:`brainbench.core.training`), whose checkpoints form a real
+make`` trains with DINO on CPU (:mod:`brainbench.plugins.models.training`), whose checkpoints form a real
 training trajectory. The ConvNeXts are in
 :mod:`brainbench.plugins.models.convnext`.
 
@@ -22,7 +22,7 @@ or ``--set model.weights=PATH``. Weights may be a ``save_pretrained`` folder, a
 
 Layers: ``layer00`` is the patch embedding output (CLS + 4 registers + patches), then
 ``layer01``… one per transformer block, before the final LayerNorm. Token pooling is done by
-``brainbench.core.activations`` (default: mean of patch tokens, registers excluded).
+``brainbench.core.pipeline.activations`` (default: mean of patch tokens, registers excluded).
 
 Options: ``backend`` (``transformers`` | ``timm``), ``seed``, ``layerscale``, ``weights``,
 ``weights_dir``, ``precision``, ``image_size``, ``mean``, ``std``.
@@ -36,13 +36,13 @@ import torch
 
 import brainbench
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.model import IMAGENET_MEAN, IMAGENET_STD
+from brainbench.core.contract.model import IMAGENET_MEAN, IMAGENET_STD
 
 from . import timm_backend
-from .base import (COMMON_OPTIONS, FamilyModel, check_loading_info, load_state, make_factory, quiet_transformers,
+from brainbench.plugins.models.base import (COMMON_OPTIONS, FamilyModel, check_loading_info, load_state, make_factory, quiet_transformers,
                    transformer_elements)
-from .checkpoints import detect_layout, original_to_transformers, rename_legacy, transformers_to_original, unwrap
-from .weights import WeightSource, read_state_dict
+from brainbench.plugins.models.checkpoints import detect_layout, original_to_transformers, rename_legacy, transformers_to_original, unwrap
+from brainbench.plugins.models.weights import WeightSource, read_state_dict
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -109,7 +109,7 @@ VARIANTS: dict[str, dict] = {
                         timm=("vit_small_patch16_dinov3", None, dict(embed_dim=64, depth=4, num_heads=4)),
                         config=dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
                                     intermediate_size=256, **_GELU)),
-    # A tiny DINO trained here on CPU, so that trajectories run on real learning (brainbench.core.training).
+    # A tiny DINO trained here on CPU, so that trajectories run on real learning (brainbench.plugins.models.training).
     "tiny-dino": dict(hf=None, label="ViT-tiny/16 trained by brainbench (DINO)", image_size=64, data="skimage",
                       objective="dino",
                       timm=("vit_small_patch16_dinov3", None, dict(embed_dim=96, depth=6, num_heads=3)),

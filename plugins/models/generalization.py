@@ -38,9 +38,9 @@ import brainbench
 from brainbench.core.errors import BrainbenchError
 
 from . import timm_backend
-from .base import FamilyModel, check_loading_info, conv_elements, make_factory, quiet_transformers, transformer_elements
-from .checkpoints import unwrap
-from .weights import WeightSource, read_state_dict
+from brainbench.plugins.models.base import FamilyModel, check_loading_info, conv_elements, make_factory, quiet_transformers, transformer_elements
+from brainbench.plugins.models.checkpoints import unwrap
+from brainbench.plugins.models.weights import WeightSource, read_state_dict
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -16,7 +16,7 @@ import torch
 
 from brainbench.core.errors import BrainbenchError
 
-from .base import load_state
+from brainbench.plugins.models.base import load_state
 
 
 def create(name: str, *, meta: bool = False, **kwargs) -> torch.nn.Module:

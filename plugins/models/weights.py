@@ -11,7 +11,7 @@ A checkpoint name resolves to a :class:`WeightSource` (or None for ``init``):
    cache (``local_files_only``);
 3. any other name (a training step, say): ``<weights root>/<model>/<checkpoint>`` with one
    of the suffixes above, or a folder of that name; ``step-N`` also finds a checkpoint named
-   otherwise for step N (``model_<N-1>.pth``, see :mod:`brainbench.core.trajectory`).
+   otherwise for step N (``model_<N-1>.pth``, see :mod:`brainbench.core.contract.checkpoints`).
 
 The weights root is the ``weights_dir`` option, else the ``weights`` setting
 (``$BRAINBENCH_WEIGHTS`` or the config file, see ``bench config``), else ``<home>/weights`` when
@@ -104,7 +104,7 @@ def _named_in(folder: Path, checkpoint: str) -> WeightSource | None:
         source = _as_source(candidate)
         if source is not None:
             return source
-    from brainbench.core.trajectory import find_step, step_of
+    from brainbench.core.contract.checkpoints import find_step, step_of
 
     step = step_of(checkpoint) if checkpoint != "init" else None
     path = find_step(folder, step) if step is not None else None  # step-N saved as model_<N-1>.pth, …

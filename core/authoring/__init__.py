@@ -1,0 +1,1 @@
+"""For plugin authors: conformance checks (``bench check``) and the plugin scaffold (``bench new``)."""

@@ -1,0 +1,1 @@
+"""Many runs, resumably (``bench grid``): selection, the plan, and the executors that run it."""

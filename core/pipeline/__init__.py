@@ -1,0 +1,1 @@
+"""One run: activations → metric → rows (``bench run``), checkpoint series and trajectory metrics."""
