@@ -18,7 +18,8 @@ from brainbench.cli import main
 from brainbench.core.config import Config
 from brainbench.core.grid.executors import JobStarted, Note, PoolExecutor
 from brainbench.core.grid.plan import GridRequest, parse_sets, plan_grid, run_plan, select_models
-from brainbench.core.commands.grid import failed_results, grid
+from brainbench.core.commands.grid import grid
+from brainbench.core.store.formatting import failed_results
 from brainbench.core.registry.discovery import get_plugin_manager
 from brainbench.core.registry.specs import reset_registry
 from brainbench.core.store.results import KEY_FIELDS, ResultStore

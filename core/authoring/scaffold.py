@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import brainbench
-from .conformance import SCHEMA
+from ..contract.metadata import SCHEMA
 from ..errors import BrainbenchError
 from ..registry.specs import get_registry
 

@@ -10,7 +10,7 @@ import json
 
 import click
 
-from ..authoring import conformance, scaffold
+from ..authoring import scaffold
 from ..errors import BrainbenchError
 from ..registry.specs import get_registry
 
@@ -92,6 +92,8 @@ def check(names, checkpoint, sets, device, metadata_only, strict, as_json):
         bench check synthetic-fmri --set n_images=40
         bench check encoding
     """
+    from ..authoring import conformance
+
     options = _parse_options(sets)
     reports = []
     for name in names:

@@ -1,4 +1,4 @@
-"""``bench grid`` (score a whole grid, resumably) and the listing behind ``bench results --failed``."""
+"""``bench grid``: score a whole grid, resumably (the work is done by ``brainbench.core.grid``)."""
 from __future__ import annotations
 
 import csv
@@ -11,108 +11,8 @@ import click
 from .common import BATCH_SIZE
 from ..config import Config
 from ..errors import BrainbenchError
-from ..grid.executors import JobDone, JobFailed, JobStarted, LocalExecutor, Note, PoolExecutor
 from ..store.formatting import FORMATS, render
-from ..grid.plan import GridReport, GridRequest, Plan, parse_sets, plan_grid, run_plan
-from ..store.results import AGGREGATE_SUBJECT, Failure, ResultStore
-
-FAILURE_FIELDS = ("model", "checkpoint", "dataset", "subject", "metric", "attempts", "updated_at", "error")
-
-
-def _gib(n: int | None) -> str:
-    return "?" if n is None else f"{n / 2**30:.2f} GiB"
-
-
-def local_devices(device: str, workers: int | None) -> list[str]:
-    """Devices of the local workers: one per GPU for ``auto``/``cuda`` with GPUs, else ``workers`` × ``device``."""
-    import torch
-
-    n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if device in ("auto", "cuda") and n_gpus:
-        return [f"cuda:{i % n_gpus}" for i in range(workers or n_gpus)]
-    return ["cpu" if device == "auto" else device] * (workers or 1)
-
-
-def make_executor(kind: str, device: str, workers: int | None = None, ray_address: str | None = None,
-                  gpus_per_task: float = 1, cpus_per_task: float = 1, progress: bool = False):
-    """The executor ``bench grid --executor KIND`` uses (see :mod:`brainbench.core.grid.executors`)."""
-    if kind == "ray":
-        from ..grid.ray_executor import RayExecutor
-
-        return RayExecutor(ray_address, device, gpus_per_task, cpus_per_task)
-    devices = local_devices(device, workers)
-    return LocalExecutor(devices[0], progress) if len(devices) == 1 else PoolExecutor(devices)
-
-
-def describe_plan(plan: Plan) -> str:
-    """The ``--dry-run`` report: jobs per model, activations to extract, memory, and what was left out."""
-    data = plan.to_json()
-    lines = [f"grid plan on {plan.device}: {data['jobs']} jobs, {data['to_run']} to run, {data['stored']} already "
-             f"stored" + (f", {data['failed_skipped']} failed before (skipped)" if data["failed_skipped"] else "")]
-    rows = [("model", "to run", "stored", "activations", "memory")]
-    for m in plan.models:
-        sets = "; ".join(f"{'+'.join(a.datasets)} ({a.n_stimuli} stimuli, {'cached' if a.cached else 'to extract'})"
-                         for a in m.activations) or "-"
-        rows.append((m.ref, str(m.jobs), str(m.stored), sets, _gib(m.memory_bytes)))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    cached = sum(a.cached for m in plan.models if m.jobs for a in m.activations)
-    lines.append(f"activations to extract: {data['activations_to_extract']} ({cached} already cached)")
-    lines.append(f"estimated peak memory: {_gib(plan.peak_memory())} on {plan.device} (the largest model's "
-                 "weights plus one batch of images; models run one at a time per device)")
-    if plan.unavailable:
-        lines.append("unavailable (skipped):")
-        lines += [f"  {kind} {name}: {reason}" for kind, name, reason in plan.unavailable]
-    if plan.not_applicable:
-        lines.append("not applicable (skipped):")
-        lines += [f"  {metric} × {dataset}: {reason}" for dataset, metric, reason in plan.not_applicable]
-    return "\n".join(lines)
-
-
-def summary_rows(plan: Plan, store: ResultStore):
-    """The stored rows of the grid's aggregate jobs (or of its subjects, when no aggregate is in the grid)."""
-    keys = set(plan.pending) | set(plan.stored)
-    wanted = {k for k in keys if k.subject == AGGREGATE_SUBJECT} or keys
-    groups = {(k.model, k.checkpoint, k.dataset, k.metric) for k in wanted}
-    rows = []
-    for model, checkpoint, dataset, metric in sorted(groups):
-        for row in store.query(model=model, checkpoint=checkpoint, dataset=dataset, metric=metric):
-            if (row.model, row.checkpoint, row.dataset, row.subject, row.metric, row.options) in wanted:
-                rows.append(row)
-    return rows
-
-
-def render_failures(failures: list[Failure], fmt: str = "table") -> str:
-    """Failed jobs as a table, JSON or CSV (``bench results --failed``)."""
-    if fmt == "json":
-        return json.dumps([f.to_json() for f in failures], indent=2)
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=[*FAILURE_FIELDS, "options"], extrasaction="ignore",
-                                lineterminator="\n")
-        writer.writeheader()
-        for failure in failures:
-            writer.writerow(vars(failure))
-        return buffer.getvalue().rstrip("\n")
-    if not failures:
-        return "no failed jobs"
-    lines = [("model", "dataset", "metric", "subject", "attempts", "last tried", "error")]
-    lines += [(f"{f.model}@{f.checkpoint}", f.dataset, f.metric, f.subject, str(f.attempts), f.updated_at, f.error)
-              for f in failures]
-    widths = [max(len(line[i]) for line in lines) for i in range(6)]
-    out = ["  ".join(c.ljust(w) for c, w in zip(line[:6], widths)) + "  " + line[6] for line in lines]
-    out.insert(1, "  ".join("-" * w for w in widths) + "  -----")
-    return "\n".join(out)
-
-
-def failed_results(db: str | None = None, fmt: str = "table", **filters: str | None) -> str:
-    """What ``bench results --failed`` prints: the failures in the database, filtered by key globs."""
-    config = Config(db=db)
-    if not config.db_path.exists():
-        raise BrainbenchError(f"no results database at {config.db_path} yet; run `bench grid` first")
-    with ResultStore(config.db_path) as store:
-        return render_failures(store.failures(**filters), fmt)
-
+from ..store.results import ResultStore
 
 class _Progress:
     """One overall bar (jobs, with ETA) whose label is the job running now."""
@@ -125,6 +25,8 @@ class _Progress:
         self.enabled = enabled
 
     def __call__(self, event) -> None:
+        from ..grid.executors import JobDone, JobFailed, JobStarted, Note
+
         if isinstance(event, JobStarted):
             self.bar.set_postfix_str(event.job.label, refresh=True)
         elif isinstance(event, (JobDone, JobFailed)):
@@ -192,6 +94,9 @@ def grid(models, datasets, metrics, subjects, sets, pooling, batch_size, precisi
 
 def _grid(models, datasets, metrics, subjects, sets, pooling, batch_size, precision, device, workers, executor,
           ray_address, gpus_per_task, cpus_per_task, dry_run, force, skip_failed, fmt, db, quiet):
+    from ..grid.executors import make_executor
+    from ..grid.plan import GridRequest, describe_plan, parse_sets, plan_grid, run_plan, summary_rows
+
     config = Config(db=db, device=device)
     device = config.get("device")
     request = GridRequest(models, datasets, metrics, subjects, parse_sets(sets), pooling, batch_size,
@@ -218,7 +123,7 @@ def _grid(models, datasets, metrics, subjects, sets, pooling, batch_size, precis
     _finish(report, plan, quiet)
 
 
-def _finish(report: GridReport, plan: Plan, quiet: bool) -> None:
+def _finish(report, plan, quiet: bool) -> None:
     if not quiet:
         click.echo(f"grid: {len(report.done)} jobs done, {len(plan.stored)} already stored, "
                    f"{len(report.failed)} failed", err=True)

@@ -55,7 +55,7 @@ def results(ctx, model, checkpoint, dataset, metric, subject, fmt, db, failed):
                                    "--help` lists them")
         return
     if failed:
-        from .grid import failed_results
+        from ..store.formatting import failed_results
 
         click.echo(failed_results(db, fmt, model=model, checkpoint=checkpoint, dataset=dataset, metric=metric,
                                   subject=subject))

@@ -40,7 +40,7 @@ from .selection import (PluginOptions, candidate_checkpoints, checkpoint_sort_ke
                         select_models, split_patterns)
 
 __all__ = ["GridRequest", "Plan", "PluginOptions", "candidate_checkpoints", "checkpoint_sort_key", "parse_sets",
-           "plan_grid", "run_plan", "select", "select_models"]
+           "plan_grid", "run_plan", "select", "select_models", "describe_plan", "summary_rows"]
 
 
 
@@ -336,3 +336,45 @@ def run_plan(plan: Plan, store: ResultStore, executor, on_event: Callable[[Event
         if on_event is not None:
             on_event(event)
     return report
+
+
+def _gib(n: int | None) -> str:
+    return "?" if n is None else f"{n / 2**30:.2f} GiB"
+
+
+def describe_plan(plan: Plan) -> str:
+    """The ``--dry-run`` report: jobs per model, activations to extract, memory, and what was left out."""
+    data = plan.to_json()
+    lines = [f"grid plan on {plan.device}: {data['jobs']} jobs, {data['to_run']} to run, {data['stored']} already "
+             f"stored" + (f", {data['failed_skipped']} failed before (skipped)" if data["failed_skipped"] else "")]
+    rows = [("model", "to run", "stored", "activations", "memory")]
+    for m in plan.models:
+        sets = "; ".join(f"{'+'.join(a.datasets)} ({a.n_stimuli} stimuli, {'cached' if a.cached else 'to extract'})"
+                         for a in m.activations) or "-"
+        rows.append((m.ref, str(m.jobs), str(m.stored), sets, _gib(m.memory_bytes)))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    cached = sum(a.cached for m in plan.models if m.jobs for a in m.activations)
+    lines.append(f"activations to extract: {data['activations_to_extract']} ({cached} already cached)")
+    lines.append(f"estimated peak memory: {_gib(plan.peak_memory())} on {plan.device} (the largest model's "
+                 "weights plus one batch of images; models run one at a time per device)")
+    if plan.unavailable:
+        lines.append("unavailable (skipped):")
+        lines += [f"  {kind} {name}: {reason}" for kind, name, reason in plan.unavailable]
+    if plan.not_applicable:
+        lines.append("not applicable (skipped):")
+        lines += [f"  {metric} × {dataset}: {reason}" for dataset, metric, reason in plan.not_applicable]
+    return "\n".join(lines)
+
+
+def summary_rows(plan: Plan, store: ResultStore):
+    """The stored rows of the grid's aggregate jobs (or of its subjects, when no aggregate is in the grid)."""
+    keys = set(plan.pending) | set(plan.stored)
+    wanted = {k for k in keys if k.subject == AGGREGATE_SUBJECT} or keys
+    groups = {(k.model, k.checkpoint, k.dataset, k.metric) for k in wanted}
+    rows = []
+    for model, checkpoint, dataset, metric in sorted(groups):
+        for row in store.query(model=model, checkpoint=checkpoint, dataset=dataset, metric=metric):
+            if (row.model, row.checkpoint, row.dataset, row.subject, row.metric, row.options) in wanted:
+                rows.append(row)
+    return rows

@@ -11,9 +11,12 @@ import json
 import math
 from typing import Sequence
 
-from .results import ResultRow
+from ..config import Config
+from ..errors import BrainbenchError
+from .results import Failure, ResultRow, ResultStore
 
 FORMATS = ("table", "json", "csv")
+FAILURE_FIELDS = ("model", "checkpoint", "dataset", "subject", "metric", "attempts", "updated_at", "error")
 TABLE_COLUMNS = ("model", "dataset", "metric", "subject", "score", "n units", "elapsed")
 CSV_FIELDS = ("model", "checkpoint", "dataset", "subject", "metric", "score", "error", "n_units",
               "elapsed_s", "options", "data_hash", "brainbench_version", "updated_at")
@@ -59,3 +62,35 @@ def render(rows: Sequence[ResultRow], fmt: str) -> str:
             writer.writerow(values)
         return buffer.getvalue().rstrip("\n")
     return table(rows)
+
+
+def render_failures(failures: list[Failure], fmt: str = "table") -> str:
+    """Failed jobs as a table, JSON or CSV (``bench results --failed``)."""
+    if fmt == "json":
+        return json.dumps([f.to_json() for f in failures], indent=2)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=[*FAILURE_FIELDS, "options"], extrasaction="ignore",
+                                lineterminator="\n")
+        writer.writeheader()
+        for failure in failures:
+            writer.writerow(vars(failure))
+        return buffer.getvalue().rstrip("\n")
+    if not failures:
+        return "no failed jobs"
+    lines = [("model", "dataset", "metric", "subject", "attempts", "last tried", "error")]
+    lines += [(f"{f.model}@{f.checkpoint}", f.dataset, f.metric, f.subject, str(f.attempts), f.updated_at, f.error)
+              for f in failures]
+    widths = [max(len(line[i]) for line in lines) for i in range(6)]
+    out = ["  ".join(c.ljust(w) for c, w in zip(line[:6], widths)) + "  " + line[6] for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths) + "  -----")
+    return "\n".join(out)
+
+
+def failed_results(db: str | None = None, fmt: str = "table", **filters: str | None) -> str:
+    """What ``bench results --failed`` prints: the failures in the database, filtered by key globs."""
+    config = Config(db=db)
+    if not config.db_path.exists():
+        raise BrainbenchError(f"no results database at {config.db_path} yet; run `bench grid` first")
+    with ResultStore(config.db_path) as store:
+        return render_failures(store.failures(**filters), fmt)
