@@ -1,0 +1,265 @@
+"""The layout stays true: every import inside brainbench follows the allowed arrows.
+
+Each file belongs to a *part* (``core/store/``, ``cli.py``, ``plugins/`` …); a part may import
+only the parts listed for it in :data:`ALLOWED` (README, "Layout"), so imports run one way, ground
+floor first: errors, files → config, compute → contract → registry → store → pipeline → grid,
+authoring → commands → ``cli.py``. Imports inside functions count too. The tests also check that
+every brainbench import names a module that exists, and that no file uses an old path that
+``core/_moved.py`` only forwards.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository root is the package `brainbench`
+
+# Part → what it may import (module-path prefixes under `brainbench`; "" is the face, `brainbench`
+# itself). A part may always import itself. Keep in step with README's Layout section.
+GROUND = ("core.errors", "core.files", "core._lazy")
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "core": ("core._moved",),  # core/__init__.py installs the forwarding of old paths
+    "core.errors": (),
+    "core.files": (),
+    "core._lazy": (),
+    "core._moved": (),
+    "core.config": ("core.errors", "core.files"),
+    "core.compute": (*GROUND,),
+    "core.contract": (*GROUND, "core.compute.stats"),
+    "core.registry": (*GROUND, "core.contract"),
+    "core.store": (*GROUND, "", "core.config", "core.contract", "core.registry"),
+    "core.pipeline": (*GROUND, "", "core.config", "core.compute", "core.contract", "core.registry", "core.store"),
+    "core.grid": (*GROUND, "", "core.config", "core.contract", "core.registry", "core.store", "core.pipeline"),
+    "core.authoring": (*GROUND, "", "core.contract", "core.registry", "core.pipeline.activations"),
+    # command modules: anything in core (each lazily where it is heavy), never each other
+    "core.commands.common": (*GROUND, "core.config"),
+    "core.commands": (*GROUND, "", "core.config", "core.compute", "core.contract", "core.registry", "core.store",
+                      "core.pipeline", "core.grid", "core.authoring", "core.commands.common",
+                      "plugins.models.training"),
+    "cli": ("core.commands", "leaderboard.commands"),
+    "": (*GROUND, "core", "core.contract"),
+    "plugins": (*GROUND, "", "core.config", "core.compute", "core.contract", "plugins"),
+    # the one exception: synthetic data plant their truth in a reference model's activations
+    "plugins.datasets.synthetic": (*GROUND, "", "core.config", "core.compute", "core.contract", "plugins",
+                                   "core.registry", "core.pipeline.activations"),
+    "leaderboard": (*GROUND, "", "core.config", "core.contract.checkpoints", "core.registry", "core.store",
+                    "core.commands.common", "leaderboard"),
+}
+
+
+#: parts whose modules may not import each other (only what ALLOWED lists)
+APART = {"core.commands"}
+
+
+def _module_of(path: Path) -> str:
+    """``core/store/results.py`` → ``core.store.results``; a package's ``__init__`` is the package."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_module(name: str) -> bool:
+    """Whether ``name`` (under brainbench; "" is the face) is a module or package in the tree."""
+    base = ROOT.joinpath(*name.split(".")) if name else ROOT
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def part_of(module: str) -> str:
+    """The most specific entry of :data:`ALLOWED` that ``module`` belongs to."""
+    candidates = [p for p in ALLOWED if module == p or module.startswith(p + ".") or p == ""]
+    return max(candidates, key=len)
+
+
+def imports(module: str, source: str, is_package: bool = False) -> list[tuple[int, str]]:
+    """Every brainbench module that ``source`` imports: (line, module under brainbench; "" = the face)."""
+    package = module if is_package else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".") if package else []
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+                names = [target]
+                absolute = False
+            else:
+                names, absolute = [node.module or ""], True
+            if not absolute or names[0] == "brainbench" or names[0].startswith("brainbench."):
+                base_name = names[0] if not absolute else names[0].removeprefix("brainbench").lstrip(".")
+                # `from pkg import module` imports the module; `from module import name` the module
+                subs = [f"{base_name}.{a.name}".lstrip(".") for a in node.names]
+                names = [s if _is_module(s) else base_name for s in subs]
+                found += [(node.lineno, n) for n in dict.fromkeys(names)]
+            continue
+        else:
+            continue
+        found += [(node.lineno, n.removeprefix("brainbench").lstrip(".")) for n in names
+                  if n == "brainbench" or n.startswith("brainbench.")]
+    return found
+
+
+def violations(module: str, source: str, is_package: bool = False) -> list[str]:
+    """The imports of ``module`` that cross the allowed arrows, one sentence each."""
+    own = part_of(module)
+    allowed = ALLOWED[own]
+    problems = []
+    for line, target in imports(module, source, is_package):
+        if not _is_module(target):
+            problems.append(f"{module}:{line} imports brainbench.{target}, which does not exist")
+            continue
+        same_part = part_of(target) == own and own not in APART
+        if same_part or any(target == a or target.startswith(a + ".") or (a == "" and target == "")
+                                           for a in allowed):
+            continue
+        problems.append(f"{module}:{line} ({own or 'the face'}) imports brainbench.{target} "
+                        f"({part_of(target) or 'the face'}), which is not an allowed arrow")
+    return problems
+
+
+def _source_files() -> list[Path]:
+    skip = {"tests", "benchmarks", "docs", ".venv", "site", "build"}
+    return sorted(p for p in ROOT.rglob("*.py") if not skip & set(p.relative_to(ROOT).parts[:1])
+                  and "__pycache__" not in p.parts)
+
+
+def test_every_import_follows_the_allowed_arrows():
+    problems = []
+    for path in _source_files():
+        problems += violations(_module_of(path), path.read_text(), path.name == "__init__.py")
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_file_belongs_to_a_part_with_rules():
+    # a new top-level module or core/ subpackage must be given its arrows above
+    orphans = [str(p.relative_to(ROOT)) for p in _source_files()
+               if part_of(_module_of(p)) == "" and _module_of(p) != ""]
+    assert orphans == []
+
+
+def _defined_names(module: str) -> set[str]:
+    """The names ``from module import NAME`` can take: top-level definitions, imports, lazy exports, submodules."""
+    base = ROOT.joinpath(*module.split(".")) if module else ROOT
+    path = base / "__init__.py" if (base / "__init__.py").is_file() else base.with_suffix(".py")
+    names = {p.stem for p in base.glob("*.py")} | {p.name for p in base.iterdir() if (p / "__init__.py").is_file()} \
+        if path.name == "__init__.py" else set()
+    statements = list(ast.parse(path.read_text()).body)
+    while statements:
+        node = statements.pop()
+        if isinstance(node, (ast.If, ast.Try)):
+            statements += node.body + node.orelse + getattr(node, "handlers", []) + getattr(node, "finalbody", [])
+        elif isinstance(node, ast.ExceptHandler):
+            statements += node.body
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).partition(".")[0] for a in node.names}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+            if isinstance(node.value, ast.Dict) and any(getattr(t, "id", "") == "_EXPORTS" for t in targets):
+                names |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+    return names
+
+
+def test_every_imported_name_exists():
+    # `from brainbench.x import name` where x has no `name`: e.g. a function that moved in a merge
+    problems = []
+    for path in [*_source_files(), *(ROOT / "tests").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]:
+        module = _module_of(path)
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or any(a.name == "*" for a in node.names):
+                continue
+            if node.level:
+                base = package.split(".") if package else []
+                target = ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else []))
+            elif node.module == "brainbench" or (node.module or "").startswith("brainbench."):
+                target = node.module.removeprefix("brainbench").lstrip(".")
+            else:
+                continue
+            if not _is_module(target):
+                continue  # reported by test_every_import_follows_the_allowed_arrows
+            missing = [a.name for a in node.names if a.name not in _defined_names(target)]
+            problems += [f"{path.relative_to(ROOT)}:{node.lineno} imports {n} from brainbench.{target}, which has "
+                         "no such name" for n in missing]
+    assert problems == [], "\n".join(problems)
+
+
+def test_no_import_circle():
+    # module → the brainbench modules it imports (also inside functions); no module may reach itself
+    graph = {}
+    for path in _source_files():
+        module = _module_of(path)
+        graph[module] = {t for _, t in imports(module, path.read_text(), path.name == "__init__.py") if t != module}
+    circles, done = [], set()
+
+    def visit(module, trail):
+        if module in trail:
+            circles.append(" → ".join(trail[trail.index(module):] + [module]))
+            return
+        if module in done:
+            return
+        for target in sorted(graph.get(module, ())):
+            visit(target, trail + [module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+    assert circles == []
+
+
+@pytest.mark.parametrize("module, source", [
+    ("core.contract.metric", "from ..pipeline.runner import run\n"),  # a lower floor importing a higher one
+    ("core.registry.discovery", "def reset():\n    from . import specs\n    from ..store import results\n"),
+    ("core.commands.run", "from .grid import grid\n"),  # command modules do not import each other
+    ("core.compute.ridge", "import brainbench.core.registry\n"),
+    ("plugins.metrics.encoding", "from brainbench.core.pipeline.runner import run\n"),
+    ("core.store.results", "from .no_such_module import x\n"),  # e.g. a relative import left behind by a move
+])
+def test_a_crossing_import_is_caught(module, source):
+    assert violations(module, source)
+
+
+@pytest.mark.parametrize("module, source", [
+    ("core.store.results", "from ..registry import get_registry\nfrom ..errors import BrainbenchError\n"),
+    ("core.commands.run", "from .common import BATCH_SIZE\nfrom ..pipeline.runner import run\n"),
+    ("plugins.datasets.synthetic", "from brainbench.core.pipeline.activations import extract\n"),
+])
+def test_an_allowed_import_passes(module, source):
+    assert violations(module, source) == []
+
+
+def test_no_file_uses_an_old_path():
+    from brainbench.core._moved import MOVED
+
+    old = tuple(MOVED)
+    users = []
+    files = [*_source_files(), *(ROOT / "tests").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]
+    for path in [f for f in files if f.name != "test_layout.py"]:  # this file imports one on purpose
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            users += [f"{path.relative_to(ROOT)}:{node.lineno} imports {n}" for n in names
+                      if n in old or n.startswith(tuple(o + "." for o in old))]
+    assert users == []
+
+
+def test_old_paths_forward_with_a_warning():
+    import importlib
+    import sys
+
+    from brainbench.core.authoring import conformance
+
+    sys.modules.pop("brainbench.core.conformance", None)
+    with pytest.warns(DeprecationWarning, match="brainbench.core.authoring.conformance"):
+        old = importlib.import_module("brainbench.core.conformance")
+    assert old is conformance
+    from brainbench.core.conformance import check  # what every generated plugin test does
+
+    assert check is conformance.check
