@@ -122,3 +122,19 @@ class Config:
         if self.get("db") is None:
             rows[1] = Setting("db", str(self.db_path), "default (<home>/results.db)")
         return rows
+
+
+def weights_root(weights_dir: str | os.PathLike | None = None) -> Path | None:
+    """The folder of local weights: ``weights_dir``, else the ``weights`` setting (env or config file),
+    else ``<home>/weights`` when that folder exists (where ``bench trajectory make`` writes by default)."""
+    config = Config()
+    value = weights_dir if weights_dir is not None else config.get("weights")
+    if value:
+        return Path(value).expanduser()
+    default = config.home / "weights"
+    return default if default.is_dir() else None
+
+
+def default_weights_root() -> Path:
+    """Where ``bench trajectory make`` writes by default: :func:`weights_root`, else ``<home>/weights``."""
+    return weights_root() or Config().home / "weights"

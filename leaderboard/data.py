@@ -216,7 +216,7 @@ class Leaderboard:
 
     def entries_of(self, model: str) -> list[Entry]:
         """The entries of ``model``, by checkpoint (``init``, ``pretrained``, other names, ``step-N`` by N)."""
-        from brainbench.core.grid.plan import checkpoint_sort_key
+        from brainbench.core.contract.checkpoints import checkpoint_sort_key
 
         return sorted((e for e in self.entries if e.model == model), key=lambda e: checkpoint_sort_key(e.checkpoint))
 

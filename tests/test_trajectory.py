@@ -21,7 +21,8 @@ from brainbench.core.store.results import ResultStore
 from brainbench.core.pipeline.runner import RunOptions, default_datasets, run
 from brainbench.plugins.models.training import TrainingOptions, initial_network, save_steps, train
 from brainbench.core.contract.checkpoints import Checkpoint, discover, find_step, select, series, step_of
-from brainbench.core.commands.trajectory import checkpoints_text, trajectory
+from brainbench.core.commands.trajectory import trajectory
+from brainbench.core.pipeline.trajectories import checkpoints_text
 from brainbench.plugins.datasets.synthetic import photo_stimuli
 from brainbench.plugins.models.dinov3 import DINOv3
 

@@ -24,7 +24,7 @@ def list_(kind, model, as_json):
         bench list checkpoints tiny-dino
     """
     if kind == "checkpoints":
-        from .trajectory import checkpoints_text
+        from ..pipeline.trajectories import checkpoints_text
 
         if not model:
             raise BrainbenchError("name the model: bench list checkpoints MODEL")

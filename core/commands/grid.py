@@ -94,7 +94,7 @@ def grid(models, datasets, metrics, subjects, sets, pooling, batch_size, precisi
 
 def _grid(models, datasets, metrics, subjects, sets, pooling, batch_size, precision, device, workers, executor,
           ray_address, gpus_per_task, cpus_per_task, dry_run, force, skip_failed, fmt, db, quiet):
-    from ..grid.executors import make_executor
+    from ..grid.launch import make_executor
     from ..grid.plan import GridRequest, describe_plan, parse_sets, plan_grid, run_plan, summary_rows
 
     config = Config(db=db, device=device)

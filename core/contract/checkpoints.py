@@ -44,7 +44,7 @@ from ..errors import BrainbenchError, MissingDataError
 
 #: patterns tried when neither the caller, the plugin nor the folder's manifest gives any
 DEFAULT_PATTERNS = (r"model_(?P<iteration>\d+)", r"step-(?P<step>\d+)", r"checkpoint-(?P<step>\d+)")
-#: suffixes of weight files (the same as :data:`brainbench.plugins.models.weights.WEIGHT_SUFFIXES`)
+#: suffixes of weight files (model plugins and the grid's checkpoint listing use this one copy)
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 #: the optional manifest in a checkpoint folder (``bench trajectory make`` writes one)
 MANIFEST = "trajectory.json"
@@ -61,6 +61,16 @@ class Checkpoint:
 
     def to_json(self) -> dict:
         return {"step": self.step, "name": self.name, "path": None if self.path is None else str(self.path)}
+
+
+def checkpoint_sort_key(checkpoint: str | None) -> tuple:
+    """``init``, then ``pretrained``, then other names, then ``step-N`` by N."""
+    if checkpoint is None:
+        return (0, 0, "")
+    step = _STEP_NAME.match(checkpoint)
+    if step:
+        return (3, int(step.group(1)), checkpoint)
+    return ({"init": 1, "pretrained": 2}.get(checkpoint, 2.5), 0, checkpoint)
 
 
 def step_name(step: int) -> str:

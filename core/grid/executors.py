@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, NamedTuple
 
 from ..errors import BrainbenchError
-from ..registry.guards import build, expect_score
+from ..registry.guards import build
 from ..contract.metric import Score
 from ..store.results import AGGREGATE_SUBJECT, ResultRow
 
@@ -205,7 +205,7 @@ def _run_dataset(unit, model_spec, model, task: DatasetTask, shared: dict, devic
     from ..pipeline.activations import extract
     from ..config import Config
     from ..registry.specs import get_registry
-    from ..pipeline.runner import result_context
+    from ..pipeline.scoring import result_context
 
     jobs = [j for j in unit.jobs() if j.dataset == task.dataset]
     try:
@@ -243,44 +243,26 @@ def _run_dataset(unit, model_spec, model, task: DatasetTask, shared: dict, devic
 
 def _run_metric(mtask: MetricTask, metric_and_spec, dataset_and_spec, activations, context: dict,
                 jobs: list[JobKey]):
-    from ..pipeline.runner import score_row, score_subject
+    from ..pipeline.scoring import score_metric
 
-    metric, metric_spec = metric_and_spec
-    dataset, dataset_spec = dataset_and_spec
     by_subject = {job.subject: job for job in jobs}
-    scores = {s: Score(**{k: v for k, v in fields.items() if k != "elapsed_s"}) for s, fields in mtask.stored.items()}
-    elapsed = {s: float(fields.get("elapsed_s", 0.0)) for s, fields in mtask.stored.items()}
-    for subject in mtask.subjects:
-        job = by_subject[subject]
-        yield JobStarted(job)
-        started = time.perf_counter()
-        try:
-            scores[subject] = score_subject(metric, metric_spec, dataset, dataset_spec, activations, subject)
-        except Exception as exc:  # noqa: BLE001
-            yield from _fail([job], exc, started=False)
-            continue
-        elapsed[subject] = time.perf_counter() - started
-        yield JobDone(job, score_row(context, subject, scores[subject], elapsed[subject]))
-    if not mtask.aggregate:
-        return
-    job = by_subject[AGGREGATE_SUBJECT]
-    yield JobStarted(job)
-    missing = [s for s in mtask.all_subjects if s not in scores]
-    if missing:
-        yield JobFailed(job, f"cannot aggregate over subjects: {', '.join(missing)} failed")
-        return
-    started = time.perf_counter()
-    try:
-        total = expect_score(metric.aggregate({s: scores[s] for s in mtask.all_subjects}), metric_spec, "aggregate()")
-    except Exception as exc:  # noqa: BLE001
-        yield from _fail([job], exc, started=False)
-        return
-    spent = time.perf_counter() - started + sum(elapsed.get(s, 0.0) for s in mtask.all_subjects)
-    yield JobDone(job, score_row(context, AGGREGATE_SUBJECT, total, spent))
+    stored = {s: (Score(**{k: v for k, v in fields.items() if k != "elapsed_s"}), float(fields.get("elapsed_s", 0.0)))
+              for s, fields in mtask.stored.items()}
+    for outcome in score_metric(metric_and_spec, dataset_and_spec, activations, context, mtask.subjects,
+                                aggregate=mtask.aggregate, over=mtask.all_subjects, stored=stored):
+        job = by_subject[outcome.subject]
+        if outcome.state == "started":
+            yield JobStarted(job)
+        elif outcome.state == "done":
+            yield JobDone(job, outcome.row)
+        elif isinstance(outcome.error, str):
+            yield JobFailed(job, outcome.error)
+        else:
+            yield from _fail([job], outcome.error, started=False)
 
 
 def _fail(jobs: Iterable[JobKey], exc: BaseException, started: bool = True) -> Iterator[Event]:
-    message, trace = describe_error(exc), traceback.format_exc()
+    message, trace = describe_error(exc), "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     for job in jobs:
         if started:
             yield JobStarted(job)
@@ -418,24 +400,3 @@ class PoolExecutor:
         for job in units[number].jobs():
             if job not in finished[number]:
                 yield JobFailed(job, reason)
-
-
-def local_devices(device: str, workers: int | None) -> list[str]:
-    """Devices of the local workers: one per GPU for ``auto``/``cuda`` with GPUs, else ``workers`` × ``device``."""
-    import torch
-
-    n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if device in ("auto", "cuda") and n_gpus:
-        return [f"cuda:{i % n_gpus}" for i in range(workers or n_gpus)]
-    return ["cpu" if device == "auto" else device] * (workers or 1)
-
-
-def make_executor(kind: str, device: str, workers: int | None = None, ray_address: str | None = None,
-                  gpus_per_task: float = 1, cpus_per_task: float = 1, progress: bool = False):
-    """The executor ``bench grid --executor KIND`` uses (see :mod:`brainbench.core.grid.executors`)."""
-    if kind == "ray":
-        from .ray_executor import RayExecutor
-
-        return RayExecutor(ray_address, device, gpus_per_task, cpus_per_task)
-    devices = local_devices(device, workers)
-    return LocalExecutor(devices[0], progress) if len(devices) == 1 else PoolExecutor(devices)

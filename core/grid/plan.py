@@ -199,7 +199,7 @@ def plan_grid(request: GridRequest, store: ResultStore, config: Config) -> Plan:
     """Resolve ``request`` into the units of work still to do (see the module docstring)."""
     from ..pipeline.activations import cache_key, check_memory, resolve_device
     from .executors import describe_error
-    from ..pipeline.runner import row_options
+    from ..pipeline.scoring import row_options
 
     registry = get_registry()
     options = request.options

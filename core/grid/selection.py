@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ..contract.checkpoints import WEIGHT_SUFFIXES, checkpoint_sort_key
 from ..errors import BrainbenchError
 from ..registry.specs import ModelRef, get_registry
 
 TARGETS = ("model", "dataset", "metric")
 #: suffixes of weight files under ``<weights>/<model>/`` (the layout the built-in models read)
-WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 _CHECKPOINT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_STEP = re.compile(r"^step-(\d+)$")
 
 
 @dataclass
@@ -83,16 +82,6 @@ def select(kind: str, patterns: Sequence[str]) -> list[str]:
             hits = [registry.get(kind, pattern).name]
         out += [h for h in hits if h not in out]
     return out
-
-
-def checkpoint_sort_key(checkpoint: str | None) -> tuple:
-    """``init``, then ``pretrained``, then other names, then ``step-N`` by N."""
-    if checkpoint is None:
-        return (0, 0, "")
-    step = _STEP.match(checkpoint)
-    if step:
-        return (3, int(step.group(1)), checkpoint)
-    return ({"init": 1, "pretrained": 2}.get(checkpoint, 2.5), 0, checkpoint)
 
 
 def candidate_checkpoints(spec, weights_root: Path | None) -> list[str | None]:

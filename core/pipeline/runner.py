@@ -17,9 +17,9 @@ rows of its base metrics (``score_trajectory``) and saved as rows whose checkpoi
 involved that has option X (and must fit at least one), and the base metrics' rows are stored
 but not returned.
 
-:func:`row_options`, :func:`result_context` and :func:`score_row` make the rows; ``bench grid``
-(:mod:`brainbench.core.grid.plan`) uses them too, so both commands store identical rows under
-identical keys.
+The rows are made by :mod:`brainbench.core.pipeline.scoring`, whose one scoring loop
+(:func:`~brainbench.core.pipeline.scoring.score_metric`) ``bench grid``'s workers use too, so both
+commands store identical rows under identical keys.
 """
 from __future__ import annotations
 
@@ -28,16 +28,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-import brainbench
 from .activations import extract
 from ..config import Config
 from ..errors import BrainbenchError
-from ..store.benchmarks import current_version
-from ..registry.guards import build, expect_responses, expect_score
-from ..store.provenance import scoring_provenance
-from ..contract.metric import Score
-from ..registry.specs import ModelRef, Spec, get_registry
-from ..store.results import AGGREGATE_SUBJECT, ResultRow, ResultStore, canonical_options
+from ..registry.guards import build
+from ..registry.specs import ModelRef, get_registry
+from ..store.results import ResultRow, ResultStore
+from .scoring import result_context, score_metric
+from .trajectories import TrajectoryScores, expand_models, is_trajectory_metric, plan_metrics, stored_rows
 
 
 @dataclass
@@ -73,8 +71,6 @@ def _pick_subjects(dataset, wanted: list[str] | None) -> list[str]:
 
 def default_datasets(metrics: Iterable[str]) -> list[str] | None:
     """Datasets to use when none are named: both synthetic ones for a trajectory metric (temporal needs MEG)."""
-    from .trajectories import is_trajectory_metric
-
     registry = get_registry()
     if any(is_trajectory_metric(registry.metric(name)) for name in metrics):
         return ["synthetic-fmri", "synthetic-meg"]
@@ -96,8 +92,6 @@ def run(
     Checkpoint series (``NAME@all``) are expanded and their half-times (or any trajectory metric)
     computed after every checkpoint is scored; see the module docstring.
     """
-    from .trajectories import TrajectoryScores, expand_models, plan_metrics, stored_rows
-
     options = options or RunOptions()
     registry = get_registry()
     refs = [ModelRef.parse(m) for m in models]
@@ -150,69 +144,11 @@ def _score(model, model_spec, dataset, dataset_spec, metrics, subjects, store, c
         context = result_context(model, dataset, metric, activations.key, options.pooling,
                                  options.model_options, options.dataset_options,
                                  (model_spec, dataset_spec, metric_spec), options.precision)
-        scores: dict[str, Score] = {}
         rows = out.setdefault(metric_spec.name, [])
-        metric_started = time.perf_counter()
-        for subject in subjects:
-            subject_started = time.perf_counter()
-            scores[subject] = score_subject(metric, metric_spec, dataset, dataset_spec, activations, subject)
-            rows.append(_save(store, context, subject, scores[subject], time.perf_counter() - subject_started))
-        total = expect_score(metric.aggregate(scores), metric_spec, "aggregate()")
-        rows.append(_save(store, context, AGGREGATE_SUBJECT, total, time.perf_counter() - metric_started))
+        for outcome in score_metric((metric, metric_spec), (dataset, dataset_spec), activations, context, subjects):
+            if outcome.state == "failed":  # bench run stops at the first error
+                raise outcome.error if isinstance(outcome.error, BaseException) else BrainbenchError(outcome.error)
+            if outcome.state == "done":
+                store.save(outcome.row)
+                rows.append(outcome.row)
     return out
-
-
-def score_subject(metric, metric_spec: Spec, dataset, dataset_spec: Spec, activations, subject: str) -> Score:
-    """One subject's score: its responses, the activations of its stimuli, the metric — each checked."""
-    responses = expect_responses(dataset.responses(subject), dataset_spec, subject, len(dataset.stimuli))
-    features = {layer: values[responses.stimulus_index] for layer, values in activations.layers.items()}
-    return expect_score(metric.score(features, responses, dataset), metric_spec)
-
-
-def row_options(metric, pooling: str, model_options: dict, dataset_options: dict, precision: str | None = None) -> str:
-    """The canonical ``options`` of a row: every metric option, the pooling, and the plugin options given.
-
-    A ``--precision`` other than fp32 is added as ``precision`` (absent otherwise, so that fp32
-    rows keep the keys they always had).
-    """
-    options = {"metric": metric.scoring_options(), "pooling": pooling, "model": model_options, "dataset": dataset_options}
-    if precision not in (None, "fp32"):
-        options["precision"] = precision
-    return canonical_options(options)
-
-
-def result_context(model, dataset, metric, activations_key: str, pooling: str, model_options: dict,
-                   dataset_options: dict, specs: tuple, precision: str | None = None) -> dict[str, Any]:
-    """The fields shared by every row of one (model, dataset, metric): key fields and provenance.
-
-    Parameters
-    ----------
-    model, dataset, metric
-        The built plugin objects (a ``VisionModel``, a ``Dataset``, a ``Metric``).
-    activations_key
-        The activation cache key the scores were computed from.
-    pooling, model_options, dataset_options, precision
-        What enters the row's ``options`` besides the metric's own options (see :func:`row_options`).
-    specs
-        The registry specs of the model, dataset and metric (their plugins' versions are recorded).
-    """
-    data_hash = dataset.fingerprint()
-    return dict(model=model.name, checkpoint=model.checkpoint, dataset=dataset.name, metric=specs[2].name,
-                data_hash=data_hash, activations_key=activations_key,
-                options=row_options(metric, pooling, model_options, dataset_options, precision),
-                plugin_versions={s.plugin: s.source for s in specs},
-                seed=int(model_options.get("seed", 0)),
-                benchmark_version=current_version(specs[1].name, specs[2].name),
-                provenance=scoring_provenance(dataset, data_hash))
-
-
-def score_row(context: dict, subject: str, score: Score, elapsed: float) -> ResultRow:
-    """The :class:`ResultRow` of one subject's (or the aggregate's) score."""
-    return ResultRow(subject=subject, score=float(score.value), error=float(score.error), n_units=score.n_units,
-                     detail=score.detail, brainbench_version=brainbench.__version__, elapsed_s=elapsed, **context)
-
-
-def _save(store: ResultStore, context: dict, subject: str, score: Score, elapsed: float) -> ResultRow:
-    row = score_row(context, subject, score, elapsed)
-    store.save(row)
-    return row

@@ -16,17 +16,21 @@ provides:
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from .activations import cache_key
+from ..config import weights_root
 from ..errors import BrainbenchError
 from ..registry.guards import build
 from ..contract.metric import Score
 from ..registry.specs import ModelRef, Spec, get_registry
 from ..store.results import AGGREGATE_SUBJECT, ResultRow, ResultStore, canonical_options
-from ..contract.checkpoints import Checkpoint, select, series
+from ..contract.checkpoints import Checkpoint, describe, select, series
+from .scoring import row_options, score_row
 
 
 def is_trajectory_metric(spec: Spec) -> bool:
@@ -123,8 +127,6 @@ class ModelJob:
 
 def series_folder(name: str, model_options: dict):
     """Where a model's checkpoints live: ``<weights root>/<name>`` (``weights_dir`` option, else the setting)."""
-    from brainbench.plugins.models.weights import weights_root
-
     root = weights_root(model_options.get("weights_dir"))
     return None if root is None else root / name
 
@@ -165,8 +167,6 @@ def stored_rows(store: ResultStore, model, dataset, wanted, subjects: list[str],
     Valid: same options, same activation cache key (same weights file, preprocessing, pooling,
     stimuli) and same data hash as this run would store.
     """
-    from .runner import row_options
-
     if options.precision is not None:
         model.set_precision(options.precision)
     key = cache_key(model, dataset.stimuli, options.pooling)
@@ -229,8 +229,6 @@ class TrajectoryScores:
                 yield rows
 
     def _save(self, store, key, spec, metric, dataset_name, base, points, subject, score: Score, elapsed) -> ResultRow:
-        from .runner import score_row
-
         base_spec, base_metric = self.plan.base(base)
         last = points[-1][1][base][-1]
         metric_options = metric.row_options(base) if hasattr(metric, "row_options") else {**metric.options,
@@ -258,3 +256,19 @@ def _scores_by_subject(points, base: str) -> dict[str, list[Score]]:
             scores.setdefault(row.subject, []).append(Score(row.score, row.error, row.n_units, row.detail))
     return scores
 
+
+def checkpoints_text(model: str, patterns: tuple[str, ...] = (), as_json: bool = False) -> str:
+    """What ``bench list checkpoints MODEL`` prints: the model's checkpoint series, in step order."""
+    spec = get_registry().model(model)
+    folder = series_folder(spec.name, {})
+    points = series(spec.name, folder, patterns=list(patterns) or spec.metadata.get("checkpoint_patterns"),
+                    declared=spec.metadata.get("checkpoints", []))
+    rows = describe(points)
+    if as_json:
+        return json.dumps({"model": spec.name, "folder": None if folder is None else str(folder), "checkpoints": rows},
+                          indent=2)
+    lines = [f"{spec.name}: {len(rows)} checkpoints in {folder}", "  step      name            % of training  file"]
+    for row in rows:
+        file = Path(row["path"]).name if row["path"] else "(random init, seed 0)"
+        lines.append(f"  {row['step']:<9} {row['name']:<15} {row['percent']:>12.2f}  {file}")
+    return "\n".join(lines)

@@ -66,14 +66,15 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def reset_plugin_manager() -> None:
-    """Forget loaded plugins (tests, or after installing a plugin in-process)."""
+    """Forget loaded plugins (tests, or after installing a plugin in-process).
+
+    The registry notices: it is rebuilt from the next manager on its next use
+    (:func:`brainbench.core.registry.get_registry`).
+    """
     global _manager
     _manager = None
     LOAD_ERRORS.clear()
     _SOURCES.clear()
-    from . import specs as registry
-
-    registry.reset_registry()
 
 
 def _build_manager() -> pluggy.PluginManager:

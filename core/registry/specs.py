@@ -171,21 +171,23 @@ def _collect(pm, kind: str, registry: Registry) -> None:
 
 
 _registry: Registry | None = None
+_built_from: object | None = None  # the plugin manager _registry was collected from
 
 
 def get_registry() -> Registry:
-    """The registry of every loaded plugin, built on first use."""
-    global _registry
-    if _registry is None:
-        pm = get_plugin_manager()
+    """The registry of every loaded plugin, built on first use and after the plugin manager is reset."""
+    global _registry, _built_from
+    pm = get_plugin_manager()
+    if _registry is None or _built_from is not pm:
         registry = Registry()
         for kind in KINDS:
             _collect(pm, kind, registry)
         registry.errors[:0] = LOAD_ERRORS
-        _registry = registry
+        _registry, _built_from = registry, pm
     return _registry
 
 
 def reset_registry() -> None:
+    """Collect the registry again on next use (after registering a plugin in the current manager)."""
     global _registry
     _registry = None

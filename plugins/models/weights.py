@@ -28,13 +28,13 @@ from pathlib import Path
 
 import torch
 
-from brainbench.core.config import Config
+from brainbench.core.config import Config, weights_root  # noqa: F401 - weights_root is used below and by old callers
 from brainbench.core.errors import BrainbenchError, MissingDataError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 #: file suffixes read as weights
-WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+from brainbench.core.contract.checkpoints import WEIGHT_SUFFIXES  # noqa: E402
 _FINGERPRINTED = (".safetensors", ".pth", ".pt", ".bin", ".json")
 
 
@@ -77,17 +77,6 @@ class WeightSource:
         """Path, sizes and modification times: changes whenever the weights change."""
         return {"path": str(self.path.resolve()),
                 "files": [[p.name, p.stat().st_size, int(p.stat().st_mtime)] for p in self.files()]}
-
-
-def weights_root(weights_dir: str | os.PathLike | None = None) -> Path | None:
-    """The folder of local weights: ``weights_dir``, else the ``weights`` setting (env or config file),
-    else ``<home>/weights`` when that folder exists (where ``bench trajectory make`` writes by default)."""
-    config = Config()
-    value = weights_dir if weights_dir is not None else config.get("weights")
-    if value:
-        return Path(value).expanduser()
-    default = config.home / "weights"
-    return default if default.is_dir() else None
 
 
 def _as_source(path: Path) -> WeightSource | None:
