@@ -7,9 +7,11 @@ moving arrays in and out, dtypes, row gathers and the memory left for target chu
 """
 from __future__ import annotations
 
-import os
+import sys
 
 import numpy as np
+
+from .memory import free_host_memory
 
 #: Targets per chunk on a CPU: a chunk's (n_samples, chunk) blocks then stay in the L2/L3
 #: caches between the products and the elementwise passes (measured: 256-1024 are best).
@@ -19,16 +21,9 @@ CPU_CHUNK = 512
 GPU_CHUNK = 16384
 
 
-def available_host_memory() -> int:
-    """Bytes of host memory available to this process (``MemAvailable``)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+def _host_memory() -> int:
+    free = free_host_memory()
+    return sys.maxsize if free is None else free  # unknown (no /proc, no sysconf): chunks are not bounded by it
 
 
 class NumpyBackend:
@@ -54,7 +49,7 @@ class NumpyBackend:
         return np.take(a, rows, axis=0)
 
     def free_memory(self) -> int:
-        return available_host_memory()
+        return _host_memory()
 
 
 class TorchBackend:
@@ -90,7 +85,7 @@ class TorchBackend:
     def free_memory(self) -> int:
         if self.device.type == "cuda":
             return self.xp.cuda.mem_get_info(self.device)[0]
-        return available_host_memory()
+        return _host_memory()
 
 
 def get_backend(name: str = "auto"):

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..compute.memory import free_host_memory
 from ..contract.data import StimulusSet
 from ..errors import BrainbenchError
 from ..contract.model import VisionModel, resolve_precision
@@ -159,28 +160,6 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _meminfo_available() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _cgroup_available() -> int | None:
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-    except (OSError, ValueError):
-        return None
-    return None if limit == "max" else max(0, int(limit) - used)
-
-
 def available_memory(device: torch.device) -> int | None:
     """Free bytes on ``device``: the GPU's free memory, or the RAM (and container limit) left on the CPU."""
     if device.type == "cuda":
@@ -188,8 +167,7 @@ def available_memory(device: torch.device) -> int | None:
         return int(free)
     if device.type != "cpu":
         return None
-    values = [v for v in (_meminfo_available(), _cgroup_available()) if v is not None]
-    return min(values) if values else None
+    return free_host_memory()
 
 
 def _gib(n: int) -> str:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any, Iterable
 
 import brainbench
 from ..errors import BrainbenchError
+from ..files import atomic_write
 from .portable import (InvalidResultFile, check_document, dumps, file_name, load, make_document, read_document,
                        result_files)
 from .provenance import contributor as resolve_contributor, data_fingerprints, machine_summary
@@ -117,15 +116,8 @@ def _sans_stamps(document: dict[str, Any]) -> dict[str, Any]:
 
 def _write(path: Path, text: str) -> None:
     """Write atomically: a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        f.write(text)
 
 
 def export_results(store: ResultStore, out: str | Path, *, filters: dict[str, str | None] | None = None,

@@ -58,8 +58,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -70,6 +68,7 @@ import brainbench
 from brainbench.core.config import Config
 from brainbench.core.contract.data import Dataset, Responses, StimulusSet
 from brainbench.core.errors import BrainbenchError, MissingDataError
+from brainbench.core.files import atomic_write
 from brainbench.plugins.datasets.nsd_files import (
     ATLASES, HEMISPHERES, SUBJECT_SESSIONS, SUBJECTS, TRIALS_PER_SESSION, Design, Layout, atlas_labels,
     check_tree, read_design, read_float_volume, read_label_volume, read_session,
@@ -397,18 +396,11 @@ class NSD(Dataset):
         if not self.cache:
             return
         path = self._cache_path(subject, voxels)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, data=loaded.data, images=loaded.images, counts=loaded.counts,
-                         has_ceiling=loaded.ceiling is not None,
-                         ceiling=np.zeros(0) if loaded.ceiling is None else loaded.ceiling,
-                         report=json.dumps(loaded.report))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(path, "wb") as f:
+            np.savez(f, data=loaded.data, images=loaded.images, counts=loaded.counts,
+                     has_ceiling=loaded.ceiling is not None,
+                     ceiling=np.zeros(0) if loaded.ceiling is None else loaded.ceiling,
+                     report=json.dumps(loaded.report))
 
     def fingerprints(self) -> dict[str, str]:
         """sha256 of the design file, of each label table and ROI volume used, and of each beta file's

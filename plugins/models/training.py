@@ -44,8 +44,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,6 +53,7 @@ import numpy as np
 import torch
 
 from brainbench.core.errors import BrainbenchError
+from brainbench.core.files import atomic_write
 from brainbench.core.contract.model import IMAGENET_MEAN, IMAGENET_STD
 from brainbench.core.contract.checkpoints import MANIFEST, discover
 
@@ -229,20 +228,6 @@ def probe(network, crops: torch.Tensor, labels: torch.Tensor) -> dict[str, float
     return {"invariance": round(float(invariance), 4), "nn_accuracy": round(float(accuracy), 4)}
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def prepare_folder(folder: Path, force: bool) -> None:
     """Create ``folder``; refuse to mix trajectories unless ``force``, which removes the previous one."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -352,11 +337,13 @@ def train(folder: str | Path, options: TrainingOptions | None = None, *, force: 
         manifest["loss"].append(round(loss.item(), 5))
         if step in wanted:
             path = folder / f"model_{step - 1:07d}.pth"
-            _atomic(path, lambda tmp: torch.save(_checkpoint(teacher, teacher_head, config, step - 1), tmp))
+            with atomic_write(path, "wb") as f:
+                torch.save(_checkpoint(teacher, teacher_head, config, step - 1), f)
             manifest["saved_steps"].append(step)
             manifest["probe"][str(step)] = probe(teacher, *probe_crops)
             manifest["elapsed_s"] = round(time.perf_counter() - started, 2)
-            _atomic(folder / MANIFEST, lambda tmp: tmp.write_text(json.dumps(manifest, indent=1)))
+            with atomic_write(folder / MANIFEST) as f:
+                f.write(json.dumps(manifest, indent=1))
             echo(f"step {step}/{options.steps}: loss {loss.item():.4f}, crop invariance "
                  f"{manifest['probe'][str(step)]['invariance']:.3f}, saved {path.name} ({manifest['elapsed_s']:.1f} s)")
     manifest["_teacher"] = teacher
