@@ -21,8 +21,6 @@ import functools
 import gc
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -34,6 +32,7 @@ from tqdm.auto import tqdm
 from ..compute.memory import free_host_memory
 from ..contract.data import StimulusSet
 from ..errors import BrainbenchError
+from ..files import atomic_write
 from ..contract.model import VisionModel, resolve_precision
 
 FORMAT_VERSION = 1
@@ -142,22 +141,13 @@ def _layer_file(folder: Path, layer: str) -> Path:
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as f:
+        np.save(f, array)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
+    with atomic_write(path) as f:
         f.write(text)
-    os.replace(tmp, path)
 
 
 def available_memory(device: torch.device) -> int | None:
