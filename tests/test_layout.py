@@ -263,3 +263,33 @@ def test_old_paths_forward_with_a_warning():
     from brainbench.core.conformance import check  # what every generated plugin test does
 
     assert check is conformance.check
+
+
+FACES = ["brainbench", *(f"brainbench.core.{p.name}" for p in sorted((ROOT / "core").iterdir())
+                         if (p / "__init__.py").is_file() and p.name != "commands")]
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_every_public_name_of_a_face_resolves(face):
+    import importlib
+
+    module = importlib.import_module(face)
+    assert module.__all__, f"{face} exports nothing"
+    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    assert missing == []
+
+
+def test_the_cli_and_its_help_import_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom click.testing import CliRunner\nimport brainbench.cli\n"
+            "assert 'torch' not in sys.modules, 'import brainbench.cli imports torch'\n"
+            "result = CliRunner().invoke(brainbench.cli.main, ['--help'])\n"
+            "assert result.exit_code == 0 and 'Commands:' in result.output\n"
+            "for group in ('grid', 'results', 'trajectory', 'analyze', 'new', 'check', 'leaderboard', 'run'):\n"
+            "    assert CliRunner().invoke(brainbench.cli.main, [group, '--help']).exit_code == 0, group\n"
+            "heavy = sorted({'torch', 'transformers', 'timm', 'sklearn', 'scipy', 'mne'} & set(sys.modules))\n"
+            "assert not heavy, f'bench --help imports {heavy}'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT.parent)
+    assert done.returncode == 0, done.stderr
