@@ -293,3 +293,29 @@ def test_the_cli_and_its_help_import_no_torch():
             "assert not heavy, f'bench --help imports {heavy}'\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT.parent)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_api_docs_examples_run_and_name_only_public_names(tmp_path, monkeypatch):
+    import re
+
+    text = (ROOT / "docs" / "api.md").read_text()
+    plugin, notebook = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    exec(compile(plugin, "docs/api.md", "exec"), {})
+    scope: dict = {}
+    exec(compile(notebook, "docs/api.md", "exec"), scope)
+    last = scope["rows"][-1]
+    assert last.subject == "all" and 0 < last.score <= 1
+    assert [(r.key, r.score) for r in scope["stored"]] == [(last.key, pytest.approx(last.score))]
+    import importlib
+
+    for module, name in re.findall(r"`(brainbench(?:\.core\.\w+)?)\.(\w+)[`(]", text):
+        assert hasattr(importlib.import_module(module), name), f"docs/api.md names {module}.{name}"
+
+
+def test_the_readme_layout_names_every_part():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Layout"):text.index("\n## ", text.index("## Layout") + 1)]
+    parts = [f"core/{p.name}/" for p in (ROOT / "core").iterdir() if (p / "__init__.py").is_file()]
+    modules = [f"core/{p.name}" for p in (ROOT / "core").glob("*.py") if not p.name.startswith("_")]
+    missing = [name for name in sorted(parts + modules) if name not in section]
+    assert missing == [], f"README's Layout section does not say what {missing} hold"

@@ -32,6 +32,9 @@ principal directions of layer ℓ's features, scaled to unit variance.
 
 Subjects (``n_subjects``, default 3) share the planted layers and geometry but have their
 own readouts, mixing weights and noise.
+
+The one plugin that imports the registry and ``core.pipeline.activations`` (README, Layout): it
+builds the reference model by name and extracts its activations to plant the truth in them.
 """
 from __future__ import annotations
 
