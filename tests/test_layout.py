@@ -73,33 +73,29 @@ def part_of(module: str) -> str:
     return max(candidates, key=len)
 
 
+def _local(name: str | None) -> str | None:
+    """``brainbench.core.x`` → ``core.x``; ``brainbench`` → "" (the face); another package → None."""
+    if name == "brainbench":
+        return ""
+    return name.removeprefix("brainbench.") if name and name.startswith("brainbench.") else None
+
+
 def imports(module: str, source: str, is_package: bool = False) -> list[tuple[int, str]]:
     """Every brainbench module that ``source`` imports: (line, module under brainbench; "" = the face)."""
     package = module if is_package else module.rpartition(".")[0]
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
+            found += [(node.lineno, _local(a.name)) for a in node.names if _local(a.name) is not None]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".") if package else []
-                base = base[: len(base) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-                names = [target]
-                absolute = False
-            else:
-                names, absolute = [node.module or ""], True
-            if not absolute or names[0] == "brainbench" or names[0].startswith("brainbench."):
-                base_name = names[0] if not absolute else names[0].removeprefix("brainbench").lstrip(".")
-                # `from pkg import module` imports the module; `from module import name` the module
-                subs = [f"{base_name}.{a.name}".lstrip(".") for a in node.names]
-                names = [s if _is_module(s) else base_name for s in subs]
-                found += [(node.lineno, n) for n in dict.fromkeys(names)]
-            continue
-        else:
-            continue
-        found += [(node.lineno, n.removeprefix("brainbench").lstrip(".")) for n in names
-                  if n == "brainbench" or n.startswith("brainbench.")]
+                target = ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else []))
+            elif (target := _local(node.module)) is None:
+                continue
+            # `from package import module` imports that module; `from module import name`, the module
+            modules = [f"{target}.{a.name}".lstrip(".") for a in node.names]
+            found += [(node.lineno, m) for m in dict.fromkeys(m if _is_module(m) else target for m in modules)]
     return found
 
 
@@ -113,8 +109,7 @@ def violations(module: str, source: str, is_package: bool = False) -> list[str]:
             problems.append(f"{module}:{line} imports brainbench.{target}, which does not exist")
             continue
         same_part = part_of(target) == own and own not in APART
-        if same_part or any(target == a or target.startswith(a + ".") or (a == "" and target == "")
-                                           for a in allowed):
+        if same_part or any(target == a or (a and target.startswith(a + ".")) for a in allowed):
             continue
         problems.append(f"{module}:{line} ({own or 'the face'}) imports brainbench.{target} "
                         f"({part_of(target) or 'the face'}), which is not an allowed arrow")
