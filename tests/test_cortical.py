@@ -14,7 +14,7 @@ from brainbench.core.compute.cortical import (PARCEL_TABLE, build_parcel_table, 
                                       parcel_values, spin_assignments)
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.store.results import ResultRow, ResultStore
-from brainbench.core.commands.analyze import analyze
+from brainbench.core.commands.trajectory import analyze
 
 REAL = os.environ.get("BRAINBENCH_REAL_DATA")
 

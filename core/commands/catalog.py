@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .common import _parse_sets, data_root_options
+from .flags import _parse_sets, data_root_options
 from ..config import Config
 from ..errors import BrainbenchError
 from ..registry.specs import KINDS, get_registry

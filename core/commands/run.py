@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from .common import BATCH_SIZE, _parse_sets, data_root_options
+from .common import BATCH_SIZE
+from .flags import _parse_sets, data_root_options
 from ..config import Config
 from ..store.formatting import FORMATS, render
 from ..store.results import ResultStore

@@ -1,0 +1,40 @@
+"""Flags that several ``bench`` commands share: the data-root flags and ``--set TARGET.OPTION=VALUE``."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..config import set_flags
+
+
+def data_root_options(command):
+    """The flags that point plugins at data and weights (same as the BRAINBENCH_* variables)."""
+    flags = [
+        ("--weights", "weights", "Folder of local model weights (BRAINBENCH_WEIGHTS)."),
+        ("--things-images-root", "things_images_root", "THINGS images root (BRAINBENCH_THINGS_IMAGES)."),
+        ("--things-meg-root", "things_meg_root", "THINGS-MEG ds004212 root (BRAINBENCH_THINGS_MEG_ROOT)."),
+        ("--nsd-root", "nsd_root", "Natural Scenes Dataset root (BRAINBENCH_NSD_ROOT)."),
+    ]
+    for flag, name, help_text in flags:
+        command = click.option(flag, name, default=None, metavar="PATH", help=help_text,
+                               callback=lambda ctx, param, value: set_flags(**{param.name: value}) or value,
+                               expose_value=False)(command)
+    return command
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
+    """``--set metric.folds=3`` → {"metric": {"folds": 3}}; values are read as JSON when they parse."""
+    out: dict[str, dict] = {"model": {}, "dataset": {}, "metric": {}}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        target, dot, name = key.partition(".")
+        if not sep or not dot or target not in out or not name:
+            raise click.BadParameter(f"{item!r}: use TARGET.OPTION=VALUE with TARGET model, dataset or metric",
+                                     param_hint="--set")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[target][name] = value
+    return out
