@@ -57,6 +57,8 @@ class RunOptions:
     checkpoints: str | None = None
     #: recompute a trajectory's per-checkpoint rows even when they are stored
     force: bool = False
+    #: ``--layers``: names and globs of layers or submodules, comma-separated (None: the model's layers)
+    layers: str | None = None
 
 
 def _pick_subjects(dataset, wanted: list[str] | None) -> list[str]:
@@ -140,7 +142,7 @@ def _score(model, model_spec, dataset, dataset_spec, metrics, subjects, store, c
     started = time.perf_counter()
     activations = extract(model, dataset.stimuli, pooling=options.pooling, device=options.device,
                           batch_size=options.batch_size, cache_dir=config.cache_dir,
-                          progress=options.progress, precision=options.precision)
+                          progress=options.progress, precision=options.precision, layers=options.layers)
     how = "reused cached activations" if activations.from_cache else (
         f"extracted activations in {time.perf_counter() - started:.1f} s")
     echo(f"{model.name}@{model.checkpoint} × {dataset.name}: {how} "
@@ -149,7 +151,7 @@ def _score(model, model_spec, dataset, dataset_spec, metrics, subjects, store, c
     for metric_spec, metric in metrics:
         context = result_context(model, dataset, metric, activations.key, options.pooling,
                                  options.model_options, options.dataset_options,
-                                 (model_spec, dataset_spec, metric_spec), options.precision)
+                                 (model_spec, dataset_spec, metric_spec), options.precision, layers=options.layers)
         scores: dict[str, Score] = {}
         rows = out.setdefault(metric_spec.name, [])
         metric_started = time.perf_counter()
@@ -169,20 +171,24 @@ def score_subject(metric, metric_spec: Spec, dataset, dataset_spec: Spec, activa
     return expect_score(metric.score(features, responses, dataset), metric_spec)
 
 
-def row_options(metric, pooling: str, model_options: dict, dataset_options: dict, precision: str | None = None) -> str:
+def row_options(metric, pooling: str, model_options: dict, dataset_options: dict, precision: str | None = None,
+                layers: str | None = None) -> str:
     """The canonical ``options`` of a row: every metric option, the pooling, and the plugin options given.
 
     A ``--precision`` other than fp32 is added as ``precision`` (absent otherwise, so that fp32
-    rows keep the keys they always had).
+    rows keep the keys they always had). A ``--layers`` selection is added as ``layers`` in the same way.
     """
     options = {"metric": metric.scoring_options(), "pooling": pooling, "model": model_options, "dataset": dataset_options}
     if precision not in (None, "fp32"):
         options["precision"] = precision
+    if layers:
+        options["layers"] = layers
     return canonical_options(options)
 
 
 def result_context(model, dataset, metric, activations_key: str, pooling: str, model_options: dict,
-                   dataset_options: dict, specs: tuple, precision: str | None = None) -> dict[str, Any]:
+                   dataset_options: dict, specs: tuple, precision: str | None = None,
+                   layers: str | None = None) -> dict[str, Any]:
     """The fields shared by every row of one (model, dataset, metric): key fields and provenance.
 
     Parameters
@@ -191,7 +197,7 @@ def result_context(model, dataset, metric, activations_key: str, pooling: str, m
         The built plugin objects (a ``VisionModel``, a ``Dataset``, a ``Metric``).
     activations_key
         The activation cache key the scores were computed from.
-    pooling, model_options, dataset_options, precision
+    pooling, model_options, dataset_options, precision, layers
         What enters the row's ``options`` besides the metric's own options (see :func:`row_options`).
     specs
         The registry specs of the model, dataset and metric (their plugins' versions are recorded).
@@ -199,11 +205,18 @@ def result_context(model, dataset, metric, activations_key: str, pooling: str, m
     data_hash = dataset.fingerprint()
     return dict(model=model.name, checkpoint=model.checkpoint, dataset=dataset.name, metric=specs[2].name,
                 data_hash=data_hash, activations_key=activations_key,
-                options=row_options(metric, pooling, model_options, dataset_options, precision),
+                options=row_options(metric, pooling, model_options, dataset_options, precision, layers),
                 plugin_versions={s.plugin: s.source for s in specs},
                 seed=int(model_options.get("seed", 0)),
                 benchmark_version=current_version(specs[1].name, specs[2].name),
-                provenance=scoring_provenance(dataset, data_hash))
+                provenance={**scoring_provenance(dataset, data_hash), **model_provenance(model)})
+
+
+def model_provenance(model) -> dict[str, Any]:
+    """What a model adds to its rows' provenance through an optional ``provenance()`` method ({} without one),
+    e.g. the file hashes of imported features (``features:NAME``)."""
+    method = getattr(model, "provenance", None)
+    return dict(method()) if callable(method) else {}
 
 
 def score_row(context: dict, subject: str, score: Score, elapsed: float) -> ResultRow:
