@@ -95,6 +95,10 @@ def list_(kind, model, as_json):
             size = f"  [{extra / 1e6:,.1f}M params]" if isinstance(extra, (int, float)) else ""
             origin = "" if spec.source == "built-in" else f"  (from {spec.source})"
             click.echo(f"  {name:<22} {spec.description}{size}{origin}")
+        if k == "models":
+            for prefix in sorted(registry.prefixes.values(), key=lambda p: p.prefix):
+                origin = "" if prefix.source == "built-in" else f"  (from {prefix.source})"
+                click.echo(f"  {prefix.prefix + ':NAME':<22} {prefix.description}{origin}")
     if registry.errors:
         click.secho("plugins that failed to load:", bold=True, fg="red")
         for error in registry.errors:
@@ -104,13 +108,21 @@ def list_(kind, model, as_json):
 @main.command()
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def info(name, as_json):
+@click.option("--layers", "show_layers", is_flag=True,
+              help="List the model's layers and every named submodule that --layers can select.")
+def info(name, as_json, show_layers):
     """Show what is known about one model, dataset or metric.
 
     \b
     Example:
         bench info dinov3-large
+        bench info timm:resnet18 --layers
     """
+    if show_layers:
+        from .core.layers_info import layer_listing
+
+        click.echo(layer_listing(name, as_json=as_json))
+        return
     spec = get_registry().find(name)
     if as_json:
         click.echo(json.dumps(spec.to_json(), indent=2))
@@ -142,9 +154,12 @@ def info(name, as_json):
 @click.option("--checkpoints", default=None, metavar="all|first,last|step-N,…",
               help="Score the checkpoint series of every model given without @ (NAME@all does the same).")
 @click.option("--force", is_flag=True, help="Recompute a checkpoint series' rows even when they are stored.")
+@click.option("--layers", default=None, metavar="NAMES",
+              help="Layers or submodules to score: names and globs, comma-separated, e.g. 'blocks.*' "
+                   "(`bench info MODEL --layers` lists them). Default: the model's layers.")
 @data_root_options
 def run(models, datasets, metrics, subjects, device, pooling, batch_size, precision, sets, fmt, db, quiet,
-        checkpoints, force):
+        checkpoints, force, layers):
     """Score models on datasets with metrics; store and print the results.
 
     \b
@@ -152,6 +167,7 @@ def run(models, datasets, metrics, subjects, device, pooling, batch_size, precis
         bench run                                   # dinov3-small@init × synthetic-fmri × encoding
         bench run -m dinov3-tiny@init -d synthetic-meg -x encoding --format json
         bench run -m tiny-dino@all -x halftime      # every checkpoint, then half-times
+        bench run -m timm:resnet18@init --layers 'layer*'
     """
     from .core.runner import RunOptions, default_datasets, run as run_all
 
@@ -160,7 +176,7 @@ def run(models, datasets, metrics, subjects, device, pooling, batch_size, precis
     options = RunOptions(subjects=list(subjects) or None, pooling=pooling, device=config.get("device"),
                          batch_size=batch_size, precision=precision, model_options=plugin_options["model"],
                          dataset_options=plugin_options["dataset"], metric_options=plugin_options["metric"],
-                         progress=not quiet, checkpoints=checkpoints, force=force)
+                         progress=not quiet, checkpoints=checkpoints, force=force, layers=layers)
     echo = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     with ResultStore(config.db_path) as store:
         metrics = list(metrics) or [DEFAULT_METRIC]
@@ -222,6 +238,7 @@ def config(as_json):
 
 
 from .core.contrib_commands import check as _check_command, new as _new_command  # noqa: E402
+from .core.features_commands import features as _features_group  # noqa: E402
 from .core.grid_command import grid as _grid_command  # noqa: E402
 from .core.results_commands import results  # noqa: E402
 from .core.trajectory_commands import analyze as _analyze_group, trajectory as _trajectory_group  # noqa: E402
@@ -234,6 +251,7 @@ main.add_command(_leaderboard_group)
 main.add_command(_trajectory_group)
 main.add_command(_analyze_group)
 main.add_command(results)
+main.add_command(_features_group)
 
 if __name__ == "__main__":  # python -m brainbench.cli
     sys.exit(main())

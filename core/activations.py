@@ -326,6 +326,11 @@ def extract(
     if missing_names:
         raise BrainbenchError(f"model {model.name!r} has no layer {missing_names[0]!r}; its layers: {', '.join(all_layers)}")
     key = cache_key(model, stimuli, pooling)
+    features_for = getattr(model, "features_for", None)
+    if callable(features_for):  # imported features (plugins/models/features.py): read, nothing to run or cache
+        arrays = features_for(stimuli, wanted)
+        return Activations({layer: pool_tokens(torch.from_numpy(np.ascontiguousarray(arrays[layer], dtype=np.float32)),
+                                               model, pooling).numpy() for layer in wanted}, key, False)
     folder = None if cache_dir is None else model_folder(cache_dir, model.name) / key
     if folder is not None and all(_layer_file(folder, layer).is_file() for layer in wanted):
         return Activations({layer: np.load(_layer_file(folder, layer)) for layer in wanted}, key, True)
