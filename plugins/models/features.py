@@ -77,7 +77,11 @@ def _h5_arrays(path: Path) -> dict[str, Any]:
     found: dict[str, Any] = {}
     try:
         with h5py.File(path, "r") as f:
-            f.visititems(lambda name, obj: found.setdefault(name, obj.dtype.kind) if isinstance(obj, h5py.Dataset) else None)
+            def visit(name, obj):  # returns None, so that h5py visits every item
+                if isinstance(obj, h5py.Dataset):
+                    found[name] = obj.dtype.kind
+
+            f.visititems(visit)
     except OSError as exc:
         raise BrainbenchError(f"{path} is not a readable HDF5 file ({exc})") from None
     return found
@@ -284,7 +288,7 @@ def import_features(folder: str | Path, name: str, *, ids: str | Path | None = N
     manifest = {
         "name": name, "folder": str(folder), "layers": layers, "ids": id_list, "ids_from": ids_from,
         "files": {f: {"sha256": sha256(Path(f)), "size": Path(f).stat().st_size,
-                      "mtime": int(Path(f).stat().st_mtime)} for f in files},
+                      "mtime_ns": Path(f).stat().st_mtime_ns} for f in files},
         "description": description or f"features imported from {folder}", "source": source or str(folder),
         "checked_against": dataset, "imported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "brainbench_version": brainbench.__version__,
@@ -345,7 +349,7 @@ class ImportedFeatures(VisionModel):
             if not path.is_file():
                 raise MissingDataError(f"{path}, imported as part of {self.name}, is gone; put it back or import again")
             stat = path.stat()
-            if (stat.st_size, int(stat.st_mtime)) != (recorded["size"], recorded["mtime"]) and \
+            if (stat.st_size, stat.st_mtime_ns) != (recorded["size"], recorded["mtime_ns"]) and \
                     sha256(path) != recorded["sha256"]:
                 raise BrainbenchError(f"{path} changed since it was imported as {self.name}; run `bench features "
                                       f"import` again to score the new features")
