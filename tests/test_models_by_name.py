@@ -41,7 +41,7 @@ def invoke(*args):
 
 def test_timm_resnet18_init_is_timms_own_network(images):
     spec = get_registry().model("timm:resnet18")
-    assert spec.metadata["parameters"] == 11_689_512  # timm's resnet18 with its 1000-class head
+    assert spec.metadata["parameters"] == 11_176_512  # timm's resnet18 without its 1000-class head (513,000)
     assert spec.metadata["family"] == "resnet" and spec.metadata["training_data"] == "ImageNet-1k"
     assert spec.metadata["source"] == "https://huggingface.co/timm/resnet18.a1_in1k"
     model = build("timm:resnet18")
@@ -51,6 +51,22 @@ def test_timm_resnet18_init_is_timms_own_network(images):
     assert list(acts.layers) == ["layer3", "layer4"]
     with torch.inference_mode():
         direct = model.network.forward_features(model.preprocess(images.load(range(3)))).mean(dim=(2, 3))
+    np.testing.assert_allclose(acts.layers["layer4"], direct.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_timm_weights_from_the_weights_root_are_loaded_by_timm(images, tmp_path, monkeypatch):
+    import timm
+    from safetensors.torch import save_file
+
+    torch.manual_seed(5)
+    released = timm.create_model("resnet18").eval()  # with its classifier, as timm's files are
+    (tmp_path / "resnet18.a1_in1k").mkdir()
+    save_file(released.state_dict(), tmp_path / "resnet18.a1_in1k" / "model.safetensors")
+    monkeypatch.setenv("BRAINBENCH_WEIGHTS", str(tmp_path))
+    model = build("timm:resnet18", None)
+    acts = extract(model, images, device="cpu", progress=False, layers="layer4")
+    with torch.inference_mode():
+        direct = released.forward_features(model.preprocess(images.load(range(3)))).mean(dim=(2, 3))
     np.testing.assert_allclose(acts.layers["layer4"], direct.numpy(), rtol=1e-4, atol=1e-5)
 
 

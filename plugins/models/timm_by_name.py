@@ -9,6 +9,8 @@
 - Preprocessing: ``timm.data.resolve_data_config`` and ``timm.data.create_transform`` (eval
   transform: resize by ``crop_pct``, centre crop, the model's mean/std); the resolved config
   enters the cache key.
+- The network is headless (``num_classes=0``: the classifier is not built, and timm leaves it out
+  when it loads weights), as for the built-in timm models.
 - Layers: the modules of ``model.feature_info`` (e.g. ``act1, layer1…layer4`` for a ResNet,
   ``blocks.0…`` for a ViT, ``stages.0…`` for a ConvNeXt), read with forward hooks while
   ``forward_features`` runs. Prefix tokens (CLS, registers) from ``model.num_prefix_tokens``.
@@ -47,7 +49,7 @@ def _meta_network(name: str) -> torch.nn.Module:
     import timm
 
     with torch.device("meta"):
-        return timm.create_model(name, pretrained=False)
+        return timm.create_model(name, pretrained=False, num_classes=0)
 
 
 def _layers(network: torch.nn.Module) -> list[str]:
@@ -89,13 +91,13 @@ class TimmModel(NamedModel):
     def build(self) -> torch.nn.Module:
         import timm
 
-        return timm.create_model(self.timm_name, pretrained=False)
+        return timm.create_model(self.timm_name, pretrained=False, num_classes=0)
 
     def load_weights(self, source: WeightSource) -> torch.nn.Module:
         import timm
 
         try:
-            return timm.create_model(self.timm_name, pretrained=True,
+            return timm.create_model(self.timm_name, pretrained=True, num_classes=0,
                                      pretrained_cfg_overlay=dict(file=str(source.weight_file())))
         except RuntimeError as exc:
             detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line or "Missing" in line),
