@@ -76,6 +76,9 @@ def select_layers(model: VisionModel, layers: str | Sequence[str]) -> list[str]:
             if modules is None:
                 modules = [name for name, _ in module_names(model)]
             found = [name for name in modules if fnmatch.fnmatchcase(name, item)]
+        if not found and not any(c in item for c in "*?["):
+            raise BrainbenchError(f"model {model.name!r} has no layer {item!r} (nor a submodule of that name); its "
+                                  f"layers: {', '.join(own)}; `bench info {model.name} --layers` lists the submodules")
         if not found:
             where = "its layers or submodules" if modules else "its layers"
             raise BrainbenchError(f"--layers {item!r} matches none of {where} of {model.name}; "
