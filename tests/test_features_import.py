@@ -69,6 +69,14 @@ def test_npz_with_reordered_ids_scores_like_the_model(tmp_path, reference, expec
     assert set(provenance["files"]) == {"features.npz", "stimuli.csv"}
     assert all(len(h) == 64 for h in provenance["files"].values())
     assert get_registry().model("features:lab-model").metadata["layers"] == 2
+    # the hashes travel with exported result files, which validate with the ':' in the model name
+    exported = invoke("results", "export", "--out", tmp_path / "export", "--contributor", "tester",
+                      "--model", "features:lab-model")
+    assert exported.exit_code == 0, exported.output
+    (path,) = (tmp_path / "export").rglob("*.json")
+    assert path.name.startswith("features-lab-model@imported--")
+    assert json.loads(path.read_text())["provenance"]["features"]["files"] == provenance["files"]
+    assert invoke("results", "validate", tmp_path / "export").exit_code == 0
 
 
 def test_thingsvision_output_folder(tmp_path, reference, expected):

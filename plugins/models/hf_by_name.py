@@ -149,6 +149,9 @@ class HFModel(NamedModel):
 
     def __init__(self, name: str, checkpoint: str, *, repo: str, weights=None, weights_dir=None, **options):
         self.repo = repo
+        if checkpoint not in ("init", "pretrained") and weights is None:
+            raise MissingDataError(f"{name} has no checkpoint {checkpoint!r} on disk: pass --set model.weights=FOLDER "
+                                   f"(a save_pretrained folder of that checkpoint), or use {name} or {name}@init")
         self.folder = find_folder(repo, weights, weights_dir)
         if self.folder is None:
             if weights is not None:
