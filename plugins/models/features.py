@@ -8,7 +8,7 @@ Accepted layouts of DIR (every array has one row per stimulus; more dimensions a
 model's outputs are: ``(n, channels, h, w)`` maps by a spatial mean, ``(n, tokens, dim)`` by a
 token mean):
 
-- ``LAYER.npy`` files: one layer each, named after the file;
+- ``LAYER.npy`` files: one layer each, named after the file (``ids.npy`` / ``stimulus_ids.npy``: the ids);
 - ``.npz`` files: one layer per key (``FILE.KEY`` when there are several files);
 - ``.h5``/``.hdf5`` files: one layer per numeric dataset (its path, ``FILE.PATH`` with several files);
 - THINGSvision's output: ``file_names.txt`` (written by ``thingsvision.utils.data.ImageDataset``,
@@ -153,7 +153,9 @@ def find_layers(folder: Path) -> tuple[dict[str, dict], list[str] | None]:
                    and p.stem not in ("ids", "stimulus_ids"))
     containers = [p for p in files if p.suffix.lower() != ".npy"]
     layers: dict[str, dict] = {}
-    ids = None
+    ids_file = next((folder / f"{stem}.npy" for stem in ("stimulus_ids", "ids") if (folder / f"{stem}.npy").is_file()),
+                    None)
+    ids = _as_ids(np.load(ids_file, allow_pickle=False)) if ids_file is not None else None
     for path in files:
         found, file_ids = _file_entries(path, path.stem if len(containers) > 1 and path.suffix != ".npy" else None)
         layers.update(found)
@@ -217,9 +219,8 @@ def match_rows(ids: Sequence[str], stimulus_ids: Sequence[str], label: str, data
         unused = [k for k in keys if k not in wanted][:3]
         notes.append(f"{label}: {extra} rows belong to no stimulus of {dataset} (e.g. {', '.join(unused)}) "
                      "and are left out")
-    if not np.array_equal(order, np.sort(order)) or extra:
-        if not np.array_equal(order, np.arange(len(order))):
-            notes.append(f"{label}: rows are put in {dataset}'s stimulus order by their ids")
+    if not np.array_equal(order, np.arange(len(order))):
+        notes.append(f"{label}: rows are put in {dataset}'s stimulus order by their ids")
     return order, notes
 
 
