@@ -380,7 +380,7 @@ def resolve(rest: str) -> tuple:
             raise BrainbenchError(f"{name} is a set of imported features without checkpoints; drop @{checkpoint}")
         if options:
             raise BrainbenchError(f"{name} has no option {sorted(options)[0]!r}; its options: prefix_tokens")
-        return ImportedFeatures(name, manifest, prefix_tokens)
+        return ImportedFeatures(name, load_manifest(rest), prefix_tokens)  # re-read: it may be imported again
 
     metadata = dict(family="imported features", layers=len(manifest["layers"]),
                     training_data="not stated (features computed elsewhere)",
