@@ -120,7 +120,13 @@ class Registry:
         if prefix is None:
             known = ", ".join(f"{p}:" for p in sorted(self.prefixes)) or "none"
             raise UnknownNameError(f"unknown model prefix {match.group(1)!r} in {name!r}; known prefixes: {known}")
-        factory, description, metadata = prefix.resolve(match.group(2))
+        try:
+            factory, description, metadata = prefix.resolve(match.group(2))
+        except BrainbenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a resolver's own failure is one sentence naming the plugin
+            raise BrainbenchError(f"plugin {prefix.plugin!r} could not resolve model {name!r} "
+                                  f"({type(exc).__name__}: {exc})") from None
         _check_metadata("models", name, prefix.plugin, metadata)
         spec = Spec("models", name, factory, description, dict(metadata), prefix.plugin)
         self.resolved[name] = spec

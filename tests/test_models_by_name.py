@@ -213,12 +213,15 @@ def test_a_third_party_prefix_uses_the_same_hook():
     def register_model_prefixes(register):
         register("toy", lambda rest: (lambda checkpoint=None, **o: Fixed(f"toy:{rest}", checkpoint or "init"),
                                       f"toy {rest}", {"family": "toy", "layers": 1}))
+        register("broken", lambda rest: {}[rest])
 
     plugin.register_model_prefixes = register_model_prefixes
     get_plugin_manager().register(plugin, name="toy-plugin")
     reset_registry()
     spec = get_registry().model("toy:Any/Name-1")
     assert (spec.name, spec.plugin, spec.metadata["family"]) == ("toy:Any/Name-1", "toy-plugin", "toy")
+    with pytest.raises(BrainbenchError, match=r"plugin 'toy-plugin' could not resolve model 'broken:x' \(KeyError"):
+        get_registry().model("broken:x")
     with pytest.raises(UnknownNameError, match=r"unknown model prefix 'nope' .* known prefixes: .*timm:"):
         get_registry().model("nope:x")
 
