@@ -42,4 +42,5 @@ def import_(folder, name, ids, dataset, sets, description, source):
     layers = ", ".join(f"{k} {tuple(v['shape'])}" for k, v in manifest["layers"].items())
     checked = f", checked against {dataset}" if dataset else ""
     click.echo(f"features:{name}: {len(manifest['layers'])} layers ({layers}) for {len(manifest['ids'])} stimuli "
-               f"(ids from {manifest['ids_from']}{checked}); {len(manifest['files'])} files hashed")
+               f"(ids from {manifest['ids_from']}{checked}); "
+               f"{len(manifest['files'])} file{'s' * (len(manifest['files']) != 1)} hashed")

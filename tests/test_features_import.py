@@ -60,7 +60,7 @@ def test_npz_with_reordered_ids_scores_like_the_model(tmp_path, reference, expec
     result = invoke("features", "import", tmp_path, "--name", "lab-model", "--ids", tmp_path / "stimuli.csv",
                     "--dataset", "synthetic-fmri", *import_sets())
     assert result.exit_code == 0, result.output
-    assert "rows are put in synthetic-fmri's stimulus order by their ids" in result.output
+    assert "rows are put in the stimulus order of synthetic-fmri, by their ids" in result.output
     assert "features:lab-model: 2 layers (layer02 (40, 64), layer04 (40, 64)) for 40 stimuli" in result.output
     rows = score("features:lab-model")
     for subject, row in expected.items():

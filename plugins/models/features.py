@@ -220,7 +220,7 @@ def match_rows(ids: Sequence[str], stimulus_ids: Sequence[str], label: str, data
         notes.append(f"{label}: {extra} rows belong to no stimulus of {dataset} (e.g. {', '.join(unused)}) "
                      "and are left out")
     if not np.array_equal(order, np.arange(len(order))):
-        notes.append(f"{label}: rows are put in {dataset}'s stimulus order by their ids")
+        notes.append(f"{label}: rows are put in the stimulus order of {dataset}, by their ids")
     return order, notes
 
 
