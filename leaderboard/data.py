@@ -267,6 +267,14 @@ def _subject_counts(rows: list[ResultRow]) -> Counter:
                    if r.subject != AGGREGATE_SUBJECT)
 
 
+def _by_prefix(registry, model: str):
+    """The spec of a ``PREFIX:NAME`` model (``timm:resnet18``), or None when it cannot be resolved here."""
+    try:
+        return registry.resolve_prefixed(model) if registry is not None else None
+    except Exception:  # noqa: BLE001 - a model that cannot be resolved here is shown without metadata
+        return None
+
+
 def build_leaderboard(rows: list[ResultRow], registry=None) -> Leaderboard:
     """Group ``rows`` into benchmarks and entries; ``registry`` (optional) gives names their metadata."""
     specs = registry.specs if registry is not None else {"models": {}, "datasets": {}, "metrics": {}}
@@ -297,7 +305,7 @@ def build_leaderboard(rows: list[ResultRow], registry=None) -> Leaderboard:
     entries: dict[tuple[str, str], Entry] = {}
     for row in rows:
         if row.model not in metadata:
-            spec = specs["models"].get(row.model)
+            spec = specs["models"].get(row.model) or _by_prefix(registry, row.model)
             metadata[row.model] = dict(spec.metadata) if spec else {}
             descriptions[row.model] = spec.description if spec else ""
         key = (row.model, row.checkpoint)

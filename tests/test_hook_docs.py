@@ -28,7 +28,8 @@ def examples() -> dict[str, str]:
 
 def test_every_hook_is_documented():
     assert scaffold.undocumented_hooks() == [], "give every hook in core/contract/hookspecs.py a docstring"
-    assert list(scaffold.hookspecs()) == ["register_models", "register_datasets", "register_metrics"]
+    assert list(scaffold.hookspecs()) == ["register_models", "register_datasets", "register_metrics",
+                                          "register_model_prefixes"]
 
 
 def test_hooks_md_is_up_to_date():

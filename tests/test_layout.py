@@ -38,13 +38,16 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "core.commands.flags": (*GROUND, "core.config"),
     "core.commands": (*GROUND, "", "core.config", "core.compute", "core.contract", "core.registry", "core.store",
                       "core.pipeline", "core.grid", "core.authoring", "core.commands.common", "core.commands.flags",
-                      "plugins.models.training"),
+                      "plugins.models.training", "plugins.models.features"),
     "cli": ("core.commands", "leaderboard.commands"),
     "": (*GROUND, "core", "core.contract"),
     "plugins": (*GROUND, "", "core.config", "core.compute", "core.contract", "plugins"),
     # the one exception: synthetic data plant their truth in a reference model's activations
     "plugins.datasets.synthetic": (*GROUND, "", "core.config", "core.compute", "core.contract", "plugins",
                                    "core.registry", "core.pipeline.activations"),
+    # imported features are checked against a dataset's stimuli, which the registry builds
+    "plugins.models.features": (*GROUND, "", "core.config", "core.compute", "core.contract", "plugins",
+                                "core.registry"),
     "leaderboard": (*GROUND, "", "core.config", "core.contract.checkpoints", "core.registry", "core.store",
                     "core.commands.common", "leaderboard"),
 }

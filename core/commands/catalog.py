@@ -45,6 +45,10 @@ def list_(kind, model, as_json):
             size = f"  [{extra / 1e6:,.1f}M params]" if isinstance(extra, (int, float)) else ""
             origin = "" if spec.source == "built-in" else f"  (from {spec.source})"
             click.echo(f"  {name:<22} {spec.description}{size}{origin}")
+        if k == "models":
+            for prefix in sorted(registry.prefixes.values(), key=lambda p: p.prefix):
+                origin = "" if prefix.source == "built-in" else f"  (from {prefix.source})"
+                click.echo(f"  {prefix.prefix + ':NAME':<22} {prefix.description}{origin}")
     if registry.errors:
         click.secho("plugins that failed to load:", bold=True, fg="red")
         for error in registry.errors:
@@ -54,13 +58,21 @@ def list_(kind, model, as_json):
 @click.command()
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def info(name, as_json):
+@click.option("--layers", "show_layers", is_flag=True,
+              help="List the model's layers and every named submodule that --layers can select.")
+def info(name, as_json, show_layers):
     """Show what is known about one model, dataset or metric.
 
     \b
     Example:
         bench info dinov3-large
+        bench info timm:resnet18 --layers
     """
+    if show_layers:
+        from ..pipeline.layers_info import layer_listing
+
+        click.echo(layer_listing(name, as_json=as_json))
+        return
     spec = get_registry().find(name)
     if as_json:
         click.echo(json.dumps(spec.to_json(), indent=2))

@@ -35,9 +35,12 @@ DEFAULT_METRIC = "encoding"
 @click.option("--checkpoints", default=None, metavar="all|first,last|step-N,…",
               help="Score the checkpoint series of every model given without @ (NAME@all does the same).")
 @click.option("--force", is_flag=True, help="Recompute a checkpoint series' rows even when they are stored.")
+@click.option("--layers", default=None, metavar="NAMES",
+              help="Layers or submodules to score: names and globs, comma-separated, e.g. 'blocks.*' "
+                   "(`bench info MODEL --layers` lists them). Default: the model's layers.")
 @data_root_options
 def run(models, datasets, metrics, subjects, device, pooling, batch_size, precision, sets, fmt, db, quiet,
-        checkpoints, force):
+        checkpoints, force, layers):
     """Score models on datasets with metrics; store and print the results.
 
     \b
@@ -45,6 +48,7 @@ def run(models, datasets, metrics, subjects, device, pooling, batch_size, precis
         bench run                                   # dinov3-small@init × synthetic-fmri × encoding
         bench run -m dinov3-tiny@init -d synthetic-meg -x encoding --format json
         bench run -m tiny-dino@all -x halftime      # every checkpoint, then half-times
+        bench run -m timm:resnet18@init --layers 'layer*'
     """
     from ..pipeline.runner import RunOptions, default_datasets, run as run_all
 
@@ -53,7 +57,7 @@ def run(models, datasets, metrics, subjects, device, pooling, batch_size, precis
     options = RunOptions(subjects=list(subjects) or None, pooling=pooling, device=config.get("device"),
                          batch_size=batch_size, precision=precision, model_options=plugin_options["model"],
                          dataset_options=plugin_options["dataset"], metric_options=plugin_options["metric"],
-                         progress=not quiet, checkpoints=checkpoints, force=force)
+                         progress=not quiet, checkpoints=checkpoints, force=force, layers=layers)
     echo = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     with ResultStore(config.db_path) as store:
         metrics = list(metrics) or [DEFAULT_METRIC]

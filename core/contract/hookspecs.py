@@ -75,3 +75,32 @@ def register_metrics(register):
         ``factory(**options)`` returns a ``brainbench.Metric``; ``options`` come from
         ``--set metric.OPTION=VALUE`` and must be checked against the metric's ``defaults``.
     """
+
+
+@hookspec
+def register_model_prefixes(register):
+    """Register model-name prefixes: families of models built on demand from ``PREFIX:NAME``.
+
+    Parameters
+    ----------
+    register : callable
+        ``register(prefix, resolve, description="one line")``, once per prefix. When a model
+        called ``PREFIX:REST`` is first asked for (``bench run -m timm:resnet18@init``),
+        ``resolve(REST)`` returns ``(factory, description, metadata)``, exactly what
+        ``register_models``' ``register`` takes for one model, or raises a
+        ``brainbench.BrainbenchError`` that says, in one sentence, why ``REST`` is not a model.
+        ``REST`` may hold upper-case letters and ``/`` (``hf:facebook/dinov2-small``). The
+        built-in ``timm:``, ``hf:``, ``torchvision:`` and ``features:`` prefixes use this hook.
+
+    Examples
+    --------
+    ::
+
+        @brainbench.hookimpl
+        def register_model_prefixes(register):
+            def resolve(rest):
+                factory = lambda checkpoint=None, **options: MyNet(f"mynet:{rest}", checkpoint or "init", rest)
+                return factory, f"MyNet variant {rest}", {"family": "mynet"}
+
+            register("mynet", resolve, description="any MyNet variant by name")
+    """

@@ -299,7 +299,9 @@ def _activation_sets(model, tasks: list[DatasetTask], datasets: dict, pooling: s
             continue
         stimuli = datasets[task.dataset].stimuli
         key = cache_key(model, stimuli, pooling)
-        folder = Path(cache_dir) / model.name / key
+        from ..pipeline.activations import model_folder
+
+        folder = model_folder(cache_dir, model.name) / key
         cached = (folder / "meta.json").is_file()
         size = sum(p.stat().st_size for p in folder.glob("*.npy")) if cached else 0
         sets[task.stimuli] = ActivationSet(f"{model.name}@{model.checkpoint}", [task.dataset], len(stimuli), key,

@@ -131,8 +131,16 @@ def cache_key(model: VisionModel, stimuli: StimulusSet, pooling: str) -> str:
         identity["projection"] = ALL_TOKENS_PROJECTION
     if model.precision != "fp32":
         identity["precision"] = model.precision
+    if getattr(model, "layer_selection", None):  # --layers that reads submodules (core/layers.py)
+        identity["layers"] = list(model.layer_selection)
     blob = json.dumps(identity, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def model_folder(cache_dir: Path, name: str) -> Path:
+    """``cache_dir/<name>``; a name with characters unsafe in a path (``hf:org/name``) gets a safe form plus a hash."""
+    safe = "".join(c if c.isalnum() or c in "-_.+" else "-" for c in name)
+    return Path(cache_dir) / (safe if safe == name else f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:8]}")
 
 
 def _layer_file(folder: Path, layer: str) -> Path:
@@ -243,7 +251,8 @@ def extract(
     model, stimuli
         What to run, and on which images.
     layers
-        Layer names to keep (default: every layer of ``model``).
+        Layer names to keep (default: every layer of ``model``), or a ``--layers`` selection: names
+        and globs of layers or submodules, comma-separated (:mod:`brainbench.core.contract.layers`).
     pooling
         Token pooling, one of :data:`POOLINGS` (see :func:`pool_tokens`).
     device
@@ -275,13 +284,22 @@ def extract(
     if precision is not None:
         model.set_precision(precision)
     dtype = resolve_precision(model.precision)
+    if layers is not None:
+        from ..contract.layers import with_layers
+
+        model, layers = with_layers(model, layers)  # submodules are read by forward hooks
     all_layers = list(model.layer_names)
     wanted = all_layers if layers is None else list(layers)
     missing_names = [layer for layer in wanted if layer not in all_layers]
     if missing_names:
         raise BrainbenchError(f"model {model.name!r} has no layer {missing_names[0]!r}; its layers: {', '.join(all_layers)}")
     key = cache_key(model, stimuli, pooling)
-    folder = None if cache_dir is None else Path(cache_dir) / model.name / key
+    features_for = getattr(model, "features_for", None)
+    if callable(features_for):  # imported features (plugins/models/features.py): read, nothing to run or cache
+        arrays = features_for(stimuli, wanted)
+        return Activations({layer: pool_tokens(torch.from_numpy(np.ascontiguousarray(arrays[layer], dtype=np.float32)),
+                                               model, pooling).numpy() for layer in wanted}, key, False)
+    folder = None if cache_dir is None else model_folder(cache_dir, model.name) / key
     if folder is not None and all(_layer_file(folder, layer).is_file() for layer in wanted):
         return Activations({layer: np.load(_layer_file(folder, layer)) for layer in wanted}, key, True)
 

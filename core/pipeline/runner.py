@@ -55,6 +55,8 @@ class RunOptions:
     checkpoints: str | None = None
     #: recompute a trajectory's per-checkpoint rows even when they are stored
     force: bool = False
+    #: ``--layers``: names and globs of layers or submodules, comma-separated (None: the model's layers)
+    layers: str | None = None
 
 
 def _pick_subjects(dataset, wanted: list[str] | None) -> list[str]:
@@ -134,7 +136,7 @@ def _score(model, model_spec, dataset, dataset_spec, metrics, subjects, store, c
     started = time.perf_counter()
     activations = extract(model, dataset.stimuli, pooling=options.pooling, device=options.device,
                           batch_size=options.batch_size, cache_dir=config.cache_dir,
-                          progress=options.progress, precision=options.precision)
+                          progress=options.progress, precision=options.precision, layers=options.layers)
     how = "reused cached activations" if activations.from_cache else (
         f"extracted activations in {time.perf_counter() - started:.1f} s")
     echo(f"{model.name}@{model.checkpoint} × {dataset.name}: {how} "
@@ -143,7 +145,7 @@ def _score(model, model_spec, dataset, dataset_spec, metrics, subjects, store, c
     for metric_spec, metric in metrics:
         context = result_context(model, dataset, metric, activations.key, options.pooling,
                                  options.model_options, options.dataset_options,
-                                 (model_spec, dataset_spec, metric_spec), options.precision)
+                                 (model_spec, dataset_spec, metric_spec), options.precision, layers=options.layers)
         rows = out.setdefault(metric_spec.name, [])
         for outcome in score_metric((metric, metric_spec), (dataset, dataset_spec), activations, context, subjects):
             if outcome.state == "failed":  # bench run stops at the first error

@@ -102,20 +102,24 @@ def score_subject(metric, metric_spec: Spec, dataset, dataset_spec: Spec, activa
     return expect_score(metric.score(features, responses, dataset), metric_spec)
 
 
-def row_options(metric, pooling: str, model_options: dict, dataset_options: dict, precision: str | None = None) -> str:
+def row_options(metric, pooling: str, model_options: dict, dataset_options: dict, precision: str | None = None,
+                layers: str | None = None) -> str:
     """The canonical ``options`` of a row: every metric option, the pooling, and the plugin options given.
 
     A ``--precision`` other than fp32 is added as ``precision`` (absent otherwise, so that fp32
-    rows keep the keys they always had).
+    rows keep the keys they always had). A ``--layers`` selection is added as ``layers`` in the same way.
     """
     options = {"metric": metric.scoring_options(), "pooling": pooling, "model": model_options, "dataset": dataset_options}
     if precision not in (None, "fp32"):
         options["precision"] = precision
+    if layers:
+        options["layers"] = layers
     return canonical_options(options)
 
 
 def result_context(model, dataset, metric, activations_key: str, pooling: str, model_options: dict,
-                   dataset_options: dict, specs: tuple, precision: str | None = None) -> dict[str, Any]:
+                   dataset_options: dict, specs: tuple, precision: str | None = None,
+                   layers: str | None = None) -> dict[str, Any]:
     """The fields shared by every row of one (model, dataset, metric): key fields and provenance.
 
     Parameters
@@ -124,7 +128,7 @@ def result_context(model, dataset, metric, activations_key: str, pooling: str, m
         The built plugin objects (a ``VisionModel``, a ``Dataset``, a ``Metric``).
     activations_key
         The activation cache key the scores were computed from.
-    pooling, model_options, dataset_options, precision
+    pooling, model_options, dataset_options, precision, layers
         What enters the row's ``options`` besides the metric's own options (see :func:`row_options`).
     specs
         The registry specs of the model, dataset and metric (their plugins' versions are recorded).
@@ -132,11 +136,18 @@ def result_context(model, dataset, metric, activations_key: str, pooling: str, m
     data_hash = dataset.fingerprint()
     return dict(model=model.name, checkpoint=model.checkpoint, dataset=dataset.name, metric=specs[2].name,
                 data_hash=data_hash, activations_key=activations_key,
-                options=row_options(metric, pooling, model_options, dataset_options, precision),
+                options=row_options(metric, pooling, model_options, dataset_options, precision, layers),
                 plugin_versions={s.plugin: s.source for s in specs},
                 seed=int(model_options.get("seed", 0)),
                 benchmark_version=current_version(specs[1].name, specs[2].name),
-                provenance=scoring_provenance(dataset, data_hash))
+                provenance={**scoring_provenance(dataset, data_hash), **model_provenance(model)})
+
+
+def model_provenance(model) -> dict[str, Any]:
+    """What a model adds to its rows' provenance through an optional ``provenance()`` method ({} without one),
+    e.g. the file hashes of imported features (``features:NAME``)."""
+    method = getattr(model, "provenance", None)
+    return dict(method()) if callable(method) else {}
 
 
 def score_row(context: dict, subject: str, score: Score, elapsed: float) -> ResultRow:

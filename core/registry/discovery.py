@@ -21,6 +21,8 @@ DEFAULT_PLUGINS = (
     "brainbench.plugins.models.dinov3",
     "brainbench.plugins.models.convnext",
     "brainbench.plugins.models.generalization",
+    "brainbench.plugins.models.by_name",
+    "brainbench.plugins.models.features",
     "brainbench.plugins.datasets.synthetic",
     "brainbench.plugins.datasets.nsd",
     "brainbench.plugins.datasets.things_meg",

@@ -19,6 +19,14 @@ from .discovery import LOAD_ERRORS, PluginLoadError, get_plugin_manager, plugin_
 KINDS = ("models", "datasets", "metrics")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 _CHECKPOINT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: ``PREFIX:NAME``: a model that a prefix resolver builds by name (``timm:convnext_base.fb_in22k``,
+#: ``hf:facebook/dinov2-small``); the part after ':' follows the library's own spelling
+_PREFIXED = re.compile(r"^([a-z0-9][a-z0-9_-]*):([A-Za-z0-9][A-Za-z0-9._+/-]*)$")
+
+
+def is_model_name(name: str) -> bool:
+    """Whether ``name`` is a valid model name: ``NAME`` or ``PREFIX:NAME``."""
+    return bool(_NAME.match(name) or _PREFIXED.match(name))
 
 
 @dataclass(frozen=True)
@@ -57,10 +65,10 @@ class ModelRef:
     def parse(cls, text: str) -> "ModelRef":
         """Parse and validate ``NAME[@CHECKPOINT]`` (the one place this syntax is read)."""
         name, sep, checkpoint = text.strip().partition("@")
-        if not _NAME.match(name):
+        if not is_model_name(name):
             raise BrainbenchError(
-                f"invalid model name {text!r}: use lower-case letters, digits and '-._+', "
-                "optionally followed by @CHECKPOINT (e.g. 'dinov3-small@init')"
+                f"invalid model name {text!r}: use lower-case letters, digits and '-._+', or PREFIX:NAME "
+                "(e.g. 'timm:resnet18'), optionally followed by @CHECKPOINT (e.g. 'dinov3-small@init')"
             )
         if sep and not _CHECKPOINT.match(checkpoint):
             raise BrainbenchError(
@@ -73,12 +81,56 @@ class ModelRef:
         return self.name if self.checkpoint is None else f"{self.name}@{self.checkpoint}"
 
 
+@dataclass(frozen=True)
+class PrefixSpec:
+    """A model-name prefix (``timm``, ``hf``, …) and the resolver that turns ``PREFIX:NAME`` into a model.
+
+    ``resolve(rest)`` gets what follows ``PREFIX:`` and returns ``(factory, description, metadata)``,
+    exactly what ``register`` takes for a model, or raises a :class:`BrainbenchError` naming the problem.
+    """
+
+    prefix: str
+    resolve: Callable[[str], tuple]
+    description: str
+    plugin: str
+
+    @property
+    def source(self) -> str:
+        return plugin_source(self.plugin)
+
+
 @dataclass
 class Registry:
     """Every registered spec, by kind and name, plus the problems met while collecting them."""
 
     specs: dict[str, dict[str, Spec]] = field(default_factory=lambda: {k: {} for k in KINDS})
     errors: list[PluginLoadError] = field(default_factory=list)
+    #: model-name prefixes (``register_model_prefixes``) and the models resolved through them so far
+    prefixes: dict[str, PrefixSpec] = field(default_factory=dict)
+    resolved: dict[str, Spec] = field(default_factory=dict)
+
+    def resolve_prefixed(self, name: str) -> Spec | None:
+        """The spec of a ``PREFIX:NAME`` model (resolved once, then kept), or None for a plain name."""
+        match = _PREFIXED.match(name)
+        if match is None:
+            return None
+        if name in self.resolved:
+            return self.resolved[name]
+        prefix = self.prefixes.get(match.group(1))
+        if prefix is None:
+            known = ", ".join(f"{p}:" for p in sorted(self.prefixes)) or "none"
+            raise UnknownNameError(f"unknown model prefix {match.group(1)!r} in {name!r}; known prefixes: {known}")
+        try:
+            factory, description, metadata = prefix.resolve(match.group(2))
+        except BrainbenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a resolver's own failure is one sentence naming the plugin
+            raise BrainbenchError(f"plugin {prefix.plugin!r} could not resolve model {name!r} "
+                                  f"({type(exc).__name__}: {exc})") from None
+        _check_metadata("models", name, prefix.plugin, metadata)
+        spec = Spec("models", name, factory, description, dict(metadata), prefix.plugin)
+        self.resolved[name] = spec
+        return spec
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.specs[kind])
@@ -88,6 +140,8 @@ class Registry:
         table = self.specs[kind]
         if name in table:
             return table[name]
+        if kind == "models" and (spec := self.resolve_prefixed(name)) is not None:
+            return spec
         singular = kind[:-1]
         close = difflib.get_close_matches(name, table, n=3, cutoff=0.6)
         if close:
@@ -103,6 +157,8 @@ class Registry:
         for kind in KINDS:
             if name in self.specs[kind]:
                 return self.specs[kind][name]
+        if (spec := self.resolve_prefixed(name)) is not None:
+            return spec
         everything = {n for kind in KINDS for n in self.specs[kind]}
         close = difflib.get_close_matches(name, everything, n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -170,6 +226,28 @@ def _collect(pm, kind: str, registry: Registry) -> None:
             )
 
 
+def _collect_prefixes(pm, registry: Registry) -> None:
+    for impl in pm.hook.register_model_prefixes.get_hookimpls():
+        plugin = impl.plugin_name
+
+        def register(prefix, resolve, description="", _plugin=plugin):
+            if not isinstance(prefix, str) or not re.match(r"^[a-z0-9][a-z0-9_-]*$", prefix) or not callable(resolve):
+                raise BrainbenchError(f"plugin {_plugin!r} registered the invalid model prefix {prefix!r} "
+                                      "(lower-case letters, digits, '-' and '_', with a callable resolver)")
+            existing = registry.prefixes.get(prefix)
+            if existing is not None:
+                raise DuplicateNameError(f"model prefix {prefix + ':'!r} is registered twice: by {existing.source} "
+                                         f"(plugin {existing.plugin!r}) and by {plugin_source(_plugin)} (plugin {_plugin!r})")
+            registry.prefixes[prefix] = PrefixSpec(prefix, resolve, description, _plugin)
+
+        try:
+            impl.function(register=register)
+        except DuplicateNameError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - report the plugin, keep the others
+            registry.errors.append(PluginLoadError(plugin, plugin_source(plugin), f"{type(exc).__name__}: {exc}"))
+
+
 _registry: Registry | None = None
 _built_from: object | None = None  # the plugin manager _registry was collected from
 
@@ -182,6 +260,7 @@ def get_registry() -> Registry:
         registry = Registry()
         for kind in KINDS:
             _collect(pm, kind, registry)
+        _collect_prefixes(pm, registry)
         registry.errors[:0] = LOAD_ERRORS
         _registry, _built_from = registry, pm
     return _registry

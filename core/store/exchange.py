@@ -103,9 +103,12 @@ def _provenance(rows: list[ResultRow], who, *, fingerprints: bool, registry, not
                                    registry=registry)
     if note:
         notes.append(f"{name}: only the data hash is recorded, because {note}")
+    # what the model recorded of its own inputs (the file hashes of imported features) travels too
+    features = next((r.provenance["features"] for r in recorded if r.provenance.get("features")), None)
     return {**who(), "machine": machine or machine_summary(),
             "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "exported_with": brainbench.__version__, "data_fingerprints": data}
+            "exported_with": brainbench.__version__, "data_fingerprints": data,
+            **({"features": features} if features else {})}
 
 
 def _sans_stamps(document: dict[str, Any]) -> dict[str, Any]:
