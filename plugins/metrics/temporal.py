@@ -7,9 +7,12 @@ Then, per layer ℓ (in the model's order, normalised depth dℓ = ℓ / (L − 
 
 - r(t): the encoding r at time t, averaged over sensors; the layer × time matrix of r(t) is
   kept in ``detail["r_time"]`` (with ``detail["times"]``, ms).
-- T_max: with the normalised curve r̃(t) = r(t) / max r, the mean of the time points where
-  r̃(t) ≥ ``threshold`` (default 0.95, the paper's rule; ``peak="argmax"`` takes the time of
-  the maximum instead). A layer whose curve never rises above 0 has no T_max and is left out
+- T_max: with the normalised curve r̃(t) = r(t) / max r, ``peak="window"`` (default, the
+  paper's "window" around the peak) takes the mean time of the contiguous run of time points
+  around the maximum where r̃(t) ≥ ``threshold`` (default 0.95), so a second bump elsewhere
+  does not pull it; ``peak="points"`` the mean of *every* time point with r̃(t) ≥ ``threshold``
+  (this metric's rule before benchmark version 2); ``peak="argmax"`` the time of the maximum.
+  A layer whose curve never rises above 0 has no T_max and is left out
   (``detail["excluded_layers"]``).
 - onset: the first time point at which the layer predicts the sensors above chance.
   ``onset_test="fdr"``: at each time point a one-sided one-sample t-test of the sensors' r
@@ -65,14 +68,37 @@ def unit_grid(r: np.ndarray, sensors: np.ndarray, times: np.ndarray) -> tuple[li
     return sensor_names, time_points, grid
 
 
+PEAKS = ("window", "points", "argmax")
+
+
 def peak_time(curve: np.ndarray, times: np.ndarray, peak: str = "window", threshold: float = 0.95) -> float:
-    """T_max of one layer's curve r(t), shape (n_times,); NaN when the curve never exceeds 0."""
+    """T_max (ms) of one layer's curve r(t).
+
+    Parameters
+    ----------
+    curve, times : arrays of shape (n_times,); ``times`` sorted, ms
+    peak : "window" (mean time of the contiguous run around the maximum with r ≥ threshold · max),
+        "points" (mean time of every point with r ≥ threshold · max) or "argmax"
+
+    Returns
+    -------
+    float, NaN when the curve never exceeds 0. A NaN time point ends the window.
+    """
     if not np.isfinite(curve).any() or np.nanmax(curve) <= 0:
         return math.nan
+    top = int(np.nanargmax(curve))
     if peak == "argmax":
-        return float(times[np.nanargmax(curve)])
-    normalised = curve / np.nanmax(curve)
-    return float(times[normalised >= threshold].mean())
+        return float(times[top])
+    with np.errstate(invalid="ignore"):
+        above = curve / curve[top] >= threshold
+    if peak == "points":
+        return float(times[above].mean())
+    start, stop = top, top + 1
+    while start > 0 and above[start - 1]:
+        start -= 1
+    while stop < len(above) and above[stop]:
+        stop += 1
+    return float(times[start:stop].mean())
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -170,8 +196,8 @@ class Temporal(Metric):
 
     def __init__(self, **options: Any):
         super().__init__(**options)
-        if self.options["peak"] not in ("window", "argmax"):
-            raise BrainbenchError(f"metric 'temporal' option peak must be 'window' or 'argmax', "
+        if self.options["peak"] not in PEAKS:
+            raise BrainbenchError(f"metric 'temporal' option peak must be one of {', '.join(PEAKS)}, "
                                   f"got {self.options['peak']!r}")
         if self.options["onset_test"] not in ("fdr", "cluster"):
             raise BrainbenchError(f"metric 'temporal' option onset_test must be 'fdr' or 'cluster', "
