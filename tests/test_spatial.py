@@ -109,6 +109,23 @@ def test_aggregate_is_mean_and_sem_with_pooled_regions():
     assert total.detail["regions"]["B"]["profile"] == pytest.approx([0.75, 0.25])
     assert total.detail["pooled"]["pearson_r"] == pytest.approx(np.corrcoef([0, 0.75, 1], [0, 10, 20])[0, 1])
     assert total.n_units == 18 and total.detail["subjects"] == {"s1": 0.5, "s2": 0.7}
+    assert total.detail["n_subjects"] == 2 and total.detail["dropped_subjects"] == {}
+
+
+def test_a_subject_without_a_score_is_named_and_not_counted():
+    from brainbench.core.formatting import table
+    from brainbench.core.results import ResultRow
+
+    regions = {"A": {"depth": 0.0, "distance_mm": 0.0, "profile": [0.0]}}
+    scores = {"s1": Score(0.5, detail={"regions": regions}), "s2": Score(0.7, detail={"regions": regions}),
+              "s3": Score(float("nan"), detail={"regions": {}})}
+    total = Spatial(**FAST).aggregate(scores)
+    assert total.value == pytest.approx(0.6) and total.error == pytest.approx(0.1)
+    assert total.detail["n_subjects"] == 2 and total.detail["dropped_subjects"] == {"s3": "score is NaN"}
+    row = ResultRow(model="m", checkpoint="init", dataset="d", subject="all", metric="spatial", options="{}",
+                    score=total.value, error=total.error, n_units=0, detail=total.detail)
+    header, _, line = table([row]).splitlines()
+    assert header.split()[5] == "n" and line.split()[7] == "2"  # the printed table shows the subjects used
 
 
 def test_options_and_datasets_are_checked(tiny_meg):

@@ -25,7 +25,9 @@ Per subject (Raugel et al. 2026, "spatial score"):
    √((1 − r²)/(n − 2)). Fewer than 3 regions, or a constant depth, gives NaN.
 
 Across subjects (:meth:`Spatial.aggregate`): mean ± SEM of the per-subject r (as the paper
-reports scores); the detail also keeps, per region, the subjects' mean depth, distance and
+reports scores) over the subjects whose r is defined — the others (fewer than 3 regions, constant
+depth) are named in ``detail["dropped_subjects"]`` and ``detail["n_subjects"]`` counts those used
+(the ``n`` column of the printed table); the detail also keeps, per region, the subjects' mean depth, distance and
 profile, and the *pooled* r between those means (``detail["pooled"]``), which is what a
 leaderboard scatter of regions shows.
 
@@ -44,7 +46,7 @@ import numpy as np
 import brainbench
 from brainbench.core.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.metric import Metric, Score
+from brainbench.core.metric import Metric, Score, subjects_used
 from brainbench.core.stats import sem
 from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding
 
@@ -73,7 +75,7 @@ class Spatial(Metric):
                 raise BrainbenchError(f"metric 'spatial' option {key}={self.options[key]!r} is not one of "
                                       f"{', '.join(allowed)}")
         if int(self.options["n_permutations"]) < 0:
-            raise BrainbenchError("metric 'spatial' option permutations must be 0 or more")
+            raise BrainbenchError("metric 'spatial' option n_permutations must be 0 or more")
         self.options["include_reference"] = _flag(self.options["include_reference"])
 
     def check_dataset(self, dataset: Dataset) -> None:
@@ -143,7 +145,7 @@ class Spatial(Metric):
         pooled = spatial_correlation(depth, distance, int(self.options["n_permutations"]),
                                      self.options["alternative"], int(self.options["seed"]))
         finite = [v for v in values if math.isfinite(v)]
-        detail = {"subjects": {k: s.value for k, s in scores.items()},
+        detail = {"subjects": {k: s.value for k, s in scores.items()}, **subjects_used(scores),
                   "spearman_r": _mean([s.detail.get("spearman_r", math.nan) for s in scores.values()]),
                   "pooled": pooled, "regions": table,
                   "per_region_depth": {r: row["depth"] for r, row in table.items()},
