@@ -50,7 +50,8 @@ from brainbench.core.errors import BrainbenchError
 from brainbench.core.metric import Metric, Score
 from brainbench.core.ridge import cv_permutation_null, cv_predict
 from brainbench.core.stats import pearson, sem
-from brainbench.plugins.metrics.layer_selection import LAYER_SELECTIONS, NestedSelection, modal_layer, outer_splits
+from brainbench.plugins.metrics.layer_selection import (LAYER_SELECTIONS, NestedSelection, average_layer_tables,
+                                                        modal_layer, outer_splits)
 
 #: the paper's grid: 10 values log-spaced over 1e0…1e8
 PAPER_ALPHAS = [float(a) for a in np.logspace(0, 8, 10)]
@@ -201,15 +202,7 @@ class Encoding(Metric):
 
     def aggregate(self, scores: dict[str, Score]) -> Score:
         """Mean ± SEM across subjects; flat tables and the per-region (time) × layer tables averaged."""
-        total = super().aggregate(scores)
-        first = next(iter(scores.values())).detail
-        for key, table in first.items():
-            if key.endswith("_layer") and isinstance(table, dict) and all(isinstance(v, dict) for v in table.values()):
-                total.detail[key] = {g: {l: _nanmean([s.detail.get(key, {}).get(g, {}).get(l, np.nan)
-                                                      for s in scores.values()]) for l in row}
-                                     for g, row in table.items()}
-        total.detail["layer_selection"] = first.get("layer_selection")
-        return total
+        return average_layer_tables(super().aggregate(scores), scores)
 
     def permutation_p_values(self, X: np.ndarray, responses: Responses, keep: np.ndarray, r: np.ndarray) -> dict:
         """Permutation p-values of the overall and per-group mean r at one layer (see the module docstring)."""
@@ -233,11 +226,6 @@ class Encoding(Metric):
 def _argmax(row: dict[str, float]) -> str | None:
     finite = {k: v for k, v in row.items() if np.isfinite(v)}
     return max(finite, key=finite.get) if finite else None
-
-
-def _nanmean(values) -> float:
-    v = np.asarray(values, dtype=np.float64)
-    return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
 
 
 @brainbench.hookimpl(trylast=True)

@@ -95,3 +95,21 @@ def modal_layer(fold_layers: list[str | None], order: list[str]) -> str | None:
         return None
     top = max(counts.values())
     return next(l for l in order if counts.get(l) == top)
+
+
+def average_layer_tables(total, scores: dict):
+    """Add to an aggregate :class:`Score` the subjects' mean of every group × layer table
+    (``per_region_layer``, ``per_time_layer``: group → layer → value) and their ``layer_selection``."""
+    details = [s.detail for s in scores.values()]
+    for key, table in details[0].items():
+        if key.endswith("_layer") and isinstance(table, dict) and table \
+                and all(isinstance(v, dict) for v in table.values()):
+            total.detail[key] = {g: {l: _nanmean([d.get(key, {}).get(g, {}).get(l, np.nan) for d in details])
+                                     for l in row} for g, row in table.items()}
+    total.detail["layer_selection"] = details[0].get("layer_selection")
+    return total
+
+
+def _nanmean(values) -> float:
+    v = np.asarray([np.nan if x is None else x for x in values], dtype=np.float64)
+    return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
