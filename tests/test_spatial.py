@@ -59,6 +59,17 @@ def test_planted_layers_and_distances_give_r_one():
     json.dumps(score.detail)  # the leaderboard stores it as JSON
 
 
+@pytest.mark.parametrize("similarity", ["rsa", "cka"])
+def test_rsa_and_cka_profiles_find_the_same_planted_layers(similarity):
+    dataset = Planted()
+    score = Spatial(**FAST, similarity=similarity).score(dataset.features, dataset.responses("s1"), dataset)
+    regions = score.detail["regions"]
+    assert [regions[r]["best_layer"] for r in dataset.regions] == ["layer00", "layer01", "layer02", "layer04", "layer05"]
+    assert score.value > 0.98 and score.detail["similarity"] == similarity and regions["R2"]["n_units"] == 4
+    with pytest.raises(BrainbenchError, match="similarity must be one of encoding, rsa, cka"):
+        Spatial(similarity="cca")
+
+
 def test_reference_region_can_be_excluded_and_regions_without_position_are_skipped():
     dataset = Planted()
     score = Spatial(**FAST, include_reference=False).score(dataset.features, dataset.responses("s1"), dataset)

@@ -29,6 +29,21 @@ def test_peak_time_is_the_mean_of_the_window_within_95_percent_around_the_peak()
     assert np.isnan(peak_time(np.array([-0.1, -0.2, 0.0, -0.3, np.nan]), times))  # never above chance
 
 
+@pytest.mark.parametrize("similarity", ["rsa", "cka"])
+def test_rsa_and_cka_curves_give_the_planted_peak_times(similarity):
+    # layer ℓ alone drives the sensors at 100·(ℓ+1) ms; other times are noise
+    rng = np.random.default_rng(0)
+    n, times = 40, np.arange(0.0, 501.0, 100.0)
+    features = {f"layer{l}": rng.normal(size=(n, 6)) for l in range(4)}
+    blocks = [features[f"layer{int(t // 100) - 1}"] @ rng.normal(size=(6, 8)) if 100 <= t <= 400
+              else rng.normal(size=(n, 8)) for t in times]
+    units = {"sensor": np.tile([f"MEG{i}" for i in range(8)], len(times)), "time": np.repeat(times, 8)}
+    responses = Responses("s1", np.hstack(blocks), np.arange(n), units)
+    score = Temporal(similarity=similarity, n_permutations=99).score(features, responses, None)
+    assert score.detail["t_max"] == {f"layer{l}": 100.0 * (l + 1) for l in range(4)}
+    assert score.value == pytest.approx(1.0) and score.detail["onset"]["layer0"] is None
+
+
 def test_a_second_peak_pulls_the_all_points_rule_but_not_the_window():
     # a main peak at 150 ms (a plateau 125..175) and a second bump reaching 97 % of it at 600 ms
     times = np.arange(0.0, 801.0, 25.0)

@@ -188,6 +188,26 @@ class SimilarityMetric(Metric, abc.ABC):
                 "ceiled_score": value / lower if math.isfinite(lower) and lower > 0 else None}
 
 
+#: the per-layer, per-group scores the spatial and temporal summaries can be built on
+SIMILARITIES = ("encoding", "rsa", "cka")
+
+
+def check_similarity(metric: str, value) -> None:
+    """Refuse, in one sentence, an unknown ``similarity`` option of the spatial / temporal summaries."""
+    if value not in SIMILARITIES:
+        raise BrainbenchError(f"metric {metric!r} option similarity must be one of {', '.join(SIMILARITIES)}, "
+                              f"got {value!r}")
+
+
+def similarity_metric(name: str) -> "SimilarityMetric":
+    """The ``rsa`` or ``cka`` metric with its default options, without noise ceiling."""
+    if name == "rsa":
+        from brainbench.plugins.metrics.rsa import RSA as metric
+    else:
+        from brainbench.plugins.metrics.cka import CKA as metric
+    return metric(noise_ceiling="none")
+
+
 def _argmax(row: dict[str, float]) -> str | None:
     finite = {k: v for k, v in row.items() if math.isfinite(v)}
     return max(finite, key=finite.get) if finite else None

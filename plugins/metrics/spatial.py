@@ -6,7 +6,9 @@ Per subject (Raugel et al. 2026, "spatial score"):
    it (``Encoding(...).unit_scores``: z-scored features, cross-validated ridge, options
    ``alphas``, ``folds``, ``alpha_selection``); NaN or constant units are dropped and counted.
 2. Per region (``Responses.units["region"]``): the *profile*, mean r over the region's
-   units at each layer, and the best layer k*. ``layer_estimate="argmax"`` (default, the
+   units at each layer (with ``similarity="rsa"`` or ``"cka"``: the region's representational
+   similarity with each layer instead, :mod:`brainbench.plugins.metrics.similarity`), and the
+   best layer k*. ``layer_estimate="argmax"`` (default, the
    paper's k*) takes the highest mean r; ``"weighted"`` is a smooth estimate, the
    profile-weighted mean layer Σ wₗ·ℓ / Σ wₗ with wₗ = rₗ − minₗ rₗ (subtracting the
    minimum keeps a flat offset from pulling every region to the middle layer).
@@ -48,7 +50,8 @@ from brainbench.core.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.metric import Metric, Score, subjects_used
 from brainbench.core.stats import sem
-from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding
+from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding, usable_units
+from brainbench.plugins.metrics.similarity import check_similarity, similarity_metric
 
 LAYER_ESTIMATES = ("argmax", "weighted")
 ALTERNATIVES = ("two-sided", "greater")
@@ -65,6 +68,7 @@ class Spatial(Metric):
         "include_reference": True,
         "n_permutations": 10000,
         "alternative": "two-sided",
+        "similarity": "encoding",
         "seed": 0,
     }
 
@@ -77,6 +81,7 @@ class Spatial(Metric):
         if int(self.options["n_permutations"]) < 0:
             raise BrainbenchError("metric 'spatial' option n_permutations must be 0 or more")
         self.options["include_reference"] = _flag(self.options["include_reference"])
+        check_similarity(self.name, self.options["similarity"])
 
     def check_dataset(self, dataset: Dataset) -> None:
         super().check_dataset(dataset)
@@ -91,10 +96,17 @@ class Spatial(Metric):
         positions = dataset.region_positions(responses.subject)
         if positions is None:
             raise BrainbenchError(f"metric 'spatial' needs region positions, but dataset {dataset.name!r} gives none")
-        encoding = Encoding(**{k: self.options[k] for k in ("alphas", "folds", "alpha_selection")})
-        per_layer, keep = encoding.unit_scores(features, responses)
-        layers = list(per_layer)
-        profiles, counts = region_profiles(per_layer, responses.units["region"][keep])
+        if self.options["similarity"] == "encoding":
+            encoding = Encoding(**{k: self.options[k] for k in ("alphas", "folds", "alpha_selection")})
+            per_layer, keep = encoding.unit_scores(features, responses)
+            profiles, counts = region_profiles(per_layer, responses.units["region"][keep])
+        else:
+            _, table = similarity_metric(self.options["similarity"]).similarities(features, responses)
+            keep = usable_units(responses.data)
+            profiles = {r: np.array([row[l] for l in features]) for r, row in table.items()}
+            counts = {r: int(n) for r, n in zip(*np.unique(responses.units["region"][keep].astype(str),
+                                                              return_counts=True))}
+        layers = list(features)
         table, skipped = self._region_table(profiles, counts, positions, dataset, layers)
         depth = np.array([row["depth"] for row in table.values()])
         distance = np.array([row["distance_mm"] for row in table.values()])
@@ -104,7 +116,8 @@ class Spatial(Metric):
                   "per_region_depth": {r: row["depth"] for r, row in table.items()},
                   "per_region_distance": {r: row["distance_mm"] for r, row in table.items()},
                   "layer_estimate": self.options["layer_estimate"],
-                  "include_reference": self.options["include_reference"], "n_dropped": int((~keep).sum())}
+                  "include_reference": self.options["include_reference"], "n_dropped": int((~keep).sum()),
+                  "similarity": self.options["similarity"]}
         return Score(value=stats["pearson_r"], error=_r_standard_error(stats["pearson_r"], len(table)),
                      n_units=int(keep.sum()), detail=detail)
 

@@ -26,6 +26,11 @@ Then, per layer ℓ (in the model's order, normalised depth dℓ = ℓ / (L − 
 - the peak-sensor map: every sensor's r at the layer's peak time (the argmax of r(t)), rounded
   to 4 decimals (``detail["sensor_map"]``), and the best sensor there (``detail["peak_sensor"]``).
 
+With ``similarity="rsa"`` or ``"cka"``, r(t) is instead the layer's representational similarity
+with the sensors at time t (:mod:`brainbench.plugins.metrics.similarity`, default options of that
+metric, no noise ceiling); T_max follows the same rule, and the per-sensor outputs (onset,
+sensor map) are None, since no per-sensor value exists.
+
 Temporal score = Pearson r between dℓ and T_max over the layers that have one; p-value by
 permuting T_max across layers (one-sided: deeper-later, ``n_permutations`` draws, seeded).
 The subject's error is the Pearson standard error √((1 − r²) / (L − 2)); across subjects
@@ -44,7 +49,8 @@ import brainbench
 from brainbench.core.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.metric import Metric, Score
-from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding
+from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding, usable_units
+from brainbench.plugins.metrics.similarity import check_similarity, similarity_metric
 
 
 def unit_grid(r: np.ndarray, sensors: np.ndarray, times: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -191,6 +197,7 @@ class Temporal(Metric):
         "onset_test": "fdr",
         "onset_alpha": 0.05,
         "cluster_permutations": 1000,
+        "similarity": "encoding",
         "seed": 0,
     }
 
@@ -202,6 +209,7 @@ class Temporal(Metric):
         if self.options["onset_test"] not in ("fdr", "cluster"):
             raise BrainbenchError(f"metric 'temporal' option onset_test must be 'fdr' or 'cluster', "
                                   f"got {self.options['onset_test']!r}")
+        check_similarity(self.name, self.options["similarity"])
         threshold = self.options["threshold"]
         if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0 < threshold <= 1:
             raise BrainbenchError(f"metric 'temporal' option threshold must be in (0, 1], "
@@ -217,16 +225,26 @@ class Temporal(Metric):
         if len(features) < 3:
             raise BrainbenchError(f"metric 'temporal' needs at least 3 layers to correlate depth with peak time, "
                                   f"got {len(features)}")
-        per_layer, keep = self._encoding().unit_scores(features, responses)
-        times = responses.units["time"][keep]
-        sensors = responses.units.get("sensor", np.arange(responses.n_units).astype(str))[keep]
-        layers = list(per_layer)
+        layers = list(features)
         depth = np.arange(len(layers)) / (len(layers) - 1)
         detail: dict[str, Any] = {"layers": layers, "depth": dict(zip(layers, depth.tolist())), "t_max": {},
                                   "peak_r": {}, "onset": {}, "peak_sensor": {}, "sensor_map": {}, "r_time": {}}
-        for layer in layers:
-            names, time_points, grid = unit_grid(per_layer[layer], sensors, times)
-            self._describe_layer(detail, layer, names, time_points, grid)
+        if self.options["similarity"] == "encoding":
+            per_layer, keep = self._encoding().unit_scores(features, responses)
+            times = responses.units["time"][keep]
+            sensors = responses.units.get("sensor", np.arange(responses.n_units).astype(str))[keep]
+            for layer in layers:
+                names, time_points, grid = unit_grid(per_layer[layer], sensors, times)
+                self._describe_layer(detail, layer, names, time_points, grid)
+        else:
+            _, table = similarity_metric(self.options["similarity"]).similarities(features, responses)
+            keys = sorted(table, key=float)
+            time_points = np.array([float(k) for k in keys])
+            keep = usable_units(responses.data)
+            for layer in layers:
+                self._describe_curve(detail, layer, time_points, np.array([table[k][layer] for k in keys]))
+                detail["onset"][layer] = None
+        detail["similarity"] = self.options["similarity"]
         detail["times"] = time_points.tolist()
         t_max = np.array([np.nan if detail["t_max"][l] is None else detail["t_max"][l] for l in layers])
         valid = np.isfinite(t_max)
@@ -245,16 +263,21 @@ class Temporal(Metric):
             warnings.simplefilter("ignore", RuntimeWarning)  # a time point without any usable sensor
             curve = np.nanmean(grid, axis=0)
         o = self.options
-        detail["r_time"][layer] = [_none_if_nan(v) for v in curve]
-        detail["t_max"][layer] = _none_if_nan(peak_time(curve, times, o["peak"], float(o["threshold"])))
+        self._describe_curve(detail, layer, times, curve)
         finite = np.isfinite(curve).any()
-        detail["peak_r"][layer] = _none_if_nan(np.nanmax(curve)) if finite else None
         detail["onset"][layer] = onset_time(grid, times, o["onset_test"], float(o["onset_alpha"]),
                                             int(o["cluster_permutations"]), int(o["seed"]))
         if finite:
             at_peak = grid[:, int(np.nanargmax(curve))]
             detail["sensor_map"][layer] = {s: _none_if_nan(round(float(v), 4)) for s, v in zip(sensors, at_peak)}
             detail["peak_sensor"][layer] = sensors[int(np.nanargmax(at_peak))] if np.isfinite(at_peak).any() else None
+
+    def _describe_curve(self, detail: dict, layer: str, times: np.ndarray, curve: np.ndarray) -> None:
+        """Fill one layer's curve r(t), T_max and peak r into ``detail``."""
+        o = self.options
+        detail["r_time"][layer] = [_none_if_nan(v) for v in curve]
+        detail["t_max"][layer] = _none_if_nan(peak_time(curve, times, o["peak"], float(o["threshold"])))
+        detail["peak_r"][layer] = _none_if_nan(np.nanmax(curve)) if np.isfinite(curve).any() else None
 
     def aggregate(self, scores: dict[str, Score]) -> Score:
         """Mean ± SEM of the subjects' temporal scores; T_max, onsets and r(t) averaged per layer."""
