@@ -184,7 +184,7 @@ def test_the_conformance_probe_of_the_metric_passes():
     assert status == "pass" and message.startswith("a planted curve with half-time 499 steps gives")
 
 
-def moving_layer_trajectory(rule="nested", seed=0):
+def moving_layer_trajectory(rule="nested", seed=0, metric=None):
     """Encoding scored for real at every checkpoint of a planted training run.
 
     Latent A drives a small 'early' region (6 units, at 10 mm) and latent B a large 'late' region
@@ -197,7 +197,7 @@ def moving_layer_trajectory(rule="nested", seed=0):
     steps = np.array([0, 3, 10, 30, 100, 300, 1000, 3000, 10000])
     rng = np.random.default_rng(seed)
     n, k = 100, 4
-    metric = Encoding(layer_selection=rule, folds=5)
+    metric = metric or Encoding(layer_selection=rule, folds=5)
     scores = {}
     for subject in ("s1", "s2", "s3"):
         A, B = rng.normal(size=(n, k)), rng.normal(size=(n, k))
@@ -243,3 +243,14 @@ def test_the_aggregate_names_both_half_time_summaries():
     assert detail["sem_of_subject_half_times_percent"] == pytest.approx(np.std(subjects, ddof=1) / np.sqrt(3))
     with pytest.raises(BrainbenchError, match="region_layer must be one of own, final"):
         Halftime(region_layer="global")
+
+
+def test_cka_rows_give_per_region_half_times_too():
+    from brainbench.plugins.metrics.cka import CKA
+
+    steps, scores = moving_layer_trajectory(metric=CKA(noise_ceiling="none"))
+    assert scores["s1"][4].detail["layer"] == "layer0" and scores["s1"][-1].detail["layer"] == "layer2"
+    assert scores["s1"][-1].detail["region_layers"]["early"] == "layer0"
+    dataset = PlantedRegions({"V1": 0.0, "early": 10.0, "late": 40.0})
+    regions = Halftime(bootstrap=0, n_permutations=0).score_trajectory("cka", steps, scores, dataset)["all"].detail["regions"]
+    assert 3 < regions["early"]["step"] < 100 < 300 < regions["late"]["step"] < 3000
