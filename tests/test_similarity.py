@@ -115,6 +115,11 @@ def test_the_subject_noise_ceiling_brackets_between_subject_agreement(metric_cla
     lower, upper = score.detail["noise_ceiling"], score.detail["noise_ceiling_upper"]
     assert 0.3 < lower < upper <= 1.0 and score.detail["n_shared_stimuli"] == 40
     assert score.detail["ceiled_score"] == pytest.approx(score.value / lower)
+    total = metric_class().aggregate({s: metric_class().score(features, dataset.responses(s), dataset)
+                                      for s in dataset.subjects})
+    assert 0.3 < total.detail["noise_ceiling"] < total.detail["noise_ceiling_upper"]
+    disagreeing = metric_class().score(features, Subjects(noise=30.0).responses("s1"), Subjects(noise=30.0))
+    assert disagreeing.detail["noise_ceiling"] < 0.05 and disagreeing.detail["ceiled_score"] is None
     exact = metric_class().score(features, Subjects(noise=0.0).responses("s1"), Subjects(noise=0.0))
     assert exact.detail["noise_ceiling"] == pytest.approx(1.0)  # identical subjects agree perfectly
 

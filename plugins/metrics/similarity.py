@@ -24,7 +24,8 @@ subjects of the dataset, on the stimuli every subject saw (Nili et al. 2014, PLo
 representation with the mean of the other subjects' (leave-one-subject-out), the *upper* bound
 with the mean of all subjects' including this one. Detail: ``noise_ceiling`` (mean lower bound),
 ``noise_ceiling_upper``, ``per_region_ceiling`` / ``per_time_ceiling`` ({group: [lower, upper]}),
-``ceiled_score`` = score / mean lower bound. A ceiling from repeated presentations is not offered:
+``ceiled_score`` = score / mean lower bound (None when that bound is below ``MIN_CEILING`` = 0.05:
+subjects that do not agree leave a ratio of noise). The aggregate averages the three. A ceiling from repeated presentations is not offered:
 the dataset contract hands metrics responses averaged over repetitions.
 """
 from __future__ import annotations
@@ -46,6 +47,8 @@ SELECTIONS = ("best", "fixed")
 CEILINGS = ("subjects", "none")
 #: fewest stimuli shared by every subject for a subject noise ceiling
 MIN_SHARED_STIMULI = 5
+#: lowest lower-bound ceiling a score is divided by
+MIN_CEILING = 0.05
 
 
 def unit_groups(responses: Responses) -> tuple[str | None, dict[str, np.ndarray]]:
@@ -145,8 +148,13 @@ class SimilarityMetric(Metric, abc.ABC):
         return Score(value=value, error=sem(list(at_layer.values())), n_units=n_units, detail=detail)
 
     def aggregate(self, scores: dict[str, Score]) -> Score:
-        """Mean ± SEM across subjects; the group × layer tables averaged."""
-        return average_layer_tables(super().aggregate(scores), scores)
+        """Mean ± SEM across subjects; the group × layer tables and the noise ceilings averaged."""
+        total = average_layer_tables(super().aggregate(scores), scores)
+        for key in ("noise_ceiling", "noise_ceiling_upper", "ceiled_score"):
+            values = [s.detail.get(key) for s in scores.values()]
+            if any(isinstance(v, (int, float)) for v in values):
+                total.detail[key] = _nanmean([v if isinstance(v, (int, float)) else math.nan for v in values])
+        return total
 
     # -- noise ceiling from the other subjects ---------------------------------------------------
     def _brain(self, dataset: Dataset, subject: str, responses: Responses | None = None):
@@ -185,7 +193,7 @@ class SimilarityMetric(Metric, abc.ABC):
         upper = _nanmean([b[1] for b in bounds.values()])
         return {"noise_ceiling": lower, "noise_ceiling_upper": upper, f"per_{key}_ceiling": bounds,
                 "n_shared_stimuli": int(len(shared)),
-                "ceiled_score": value / lower if math.isfinite(lower) and lower > 0 else None}
+                "ceiled_score": value / lower if math.isfinite(lower) and lower >= MIN_CEILING else None}
 
 
 #: the per-layer, per-group scores the spatial and temporal summaries can be built on
