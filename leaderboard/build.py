@@ -162,6 +162,8 @@ def _model_plots(board: Leaderboard, model: str, out: Path) -> list[Plot]:
             d, stem, who = row.detail, f"{b.slug}--{slug(entry.checkpoint)}", f"{model}@{entry.checkpoint}"
             group = f"checkpoint {entry.checkpoint}"
             at_layer = f" (best layer {d['layer']})" if isinstance(d.get("layer"), str) else ""
+            if d.get("layer_selection") == "nested":
+                at_layer = " (layer chosen per outer fold)"
             if isinstance(d.get("per_region"), dict):
                 add(plots.region_bars, f"{stem}--regions", f"{who}: {b.metric} r per region on {b.dataset}{at_layer}",
                     group, d["per_region"])

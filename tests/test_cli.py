@@ -76,7 +76,7 @@ def test_run_stores_rows_prints_a_table_and_reuses_the_cache(tmp_path, monkeypat
     assert db_count() == 4
 
     lines = first.stdout.strip().splitlines()
-    assert lines[0].split() == ["model", "dataset", "metric", "subject", "score", "n", "units", "elapsed"]
+    assert lines[0].split() == ["model", "dataset", "metric", "subject", "score", "n", "n", "units", "elapsed"]
     assert set(lines[1]) == {"-", " "}
     assert len(lines) == 2 + 4
     for line, subject in zip(lines[2:], SUBJECTS):
@@ -84,8 +84,11 @@ def test_run_stores_rows_prints_a_table_and_reuses_the_cache(tmp_path, monkeypat
         assert cells[:4] == ["dinov3-tiny@init", "synthetic-fmri", "encoding", subject]
         score, plus_minus, error = cells[4:7]
         assert plus_minus == "±" and 0 < float(score) < 1 and float(error) > 0
-        assert cells[7] == ("1440" if subject == "all" else "480")  # 12 regions × 40 voxels per subject
-        assert cells[9:] == ["s"] and float(cells[8]) >= 0
+        if subject == "all":  # the subjects the aggregate used, then 12 regions × 40 voxels per subject
+            assert cells[7:9] == ["3", "1440"]
+        else:
+            assert cells[7] == "480"
+        assert cells[-1:] == ["s"] and float(cells[-2]) >= 0
 
     with ResultStore(os.environ["BRAINBENCH_DB"]) as store:
         before = {r.subject: (r.score, r.created_at) for r in store.query()}

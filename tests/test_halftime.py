@@ -182,3 +182,75 @@ def test_halftime_options_and_single_checkpoints_are_refused(tiny_fmri):
 def test_the_conformance_probe_of_the_metric_passes():
     status, message = Halftime().conformance_check()
     assert status == "pass" and message.startswith("a planted curve with half-time 499 steps gives")
+
+
+def moving_layer_trajectory(rule="nested", seed=0, metric=None):
+    """Encoding scored for real at every checkpoint of a planted training run.
+
+    Latent A drives a small 'early' region (6 units, at 10 mm) and latent B a large 'late' region
+    (24 units, at 40 mm). Layer 0 learns A (half-time 30 steps) and layer 2 learns B (half-time
+    1000 steps), so the globally best layer moves from layer 0 to layer 2 during training while the
+    early region's own layer stays layer 0.
+    """
+    from brainbench.plugins.metrics.encoding import Encoding
+
+    steps = np.array([0, 3, 10, 30, 100, 300, 1000, 3000, 10000])
+    rng = np.random.default_rng(seed)
+    n, k = 100, 4
+    metric = metric or Encoding(layer_selection=rule, folds=5)
+    scores = {}
+    for subject in ("s1", "s2", "s3"):
+        A, B = rng.normal(size=(n, k)), rng.normal(size=(n, k))
+        Y = np.hstack([A @ rng.normal(size=(k, 6)), B @ rng.normal(size=(k, 24))]) + 0.7 * rng.normal(size=(n, 30))
+        responses = Responses(subject, Y, np.arange(n), {"region": np.repeat(["early", "late"], [6, 24])})
+        noise = {l: rng.normal(size=(n, 8)) for l in range(3)}
+        mixing = rng.normal(size=(k, 8))
+        series = []
+        for step in steps:
+            a, b = (float(sigmoid_curve(m, steps=np.array([step]))[0]) for m in (30, 1000))
+            features = {"layer0": a * A @ mixing + noise[0], "layer1": noise[1], "layer2": b * B @ mixing + noise[2]}
+            series.append(metric.score(features, responses, None))
+        scores[subject] = series
+    scores["all"] = [metric.aggregate({s: scores[s][i] for s in ("s1", "s2", "s3")}) for i in range(len(steps))]
+    return steps, scores
+
+
+def test_a_regions_half_time_follows_its_own_layer_when_the_global_best_layer_moves():
+    steps, scores = moving_layer_trajectory()
+    first, last = scores["s1"][4].detail, scores["s1"][-1].detail  # step 100, step 10000
+    assert first["layer"] == "layer0" and last["layer"] == "layer2"  # the global choice moves
+    assert all(s.detail["region_layers"]["early"] == ["layer0"] * 5 for s in scores["s1"][3:])  # the region's does not
+    assert last["per_region"]["early"] < 0.2 < last["per_region_own_layer"]["early"]  # spliced vs own layer
+    dataset = PlantedRegions({"V1": 0.0, "early": 10.0, "late": 40.0})
+    for rule in ("own", "final"):
+        metric = Halftime(bootstrap=0, n_permutations=0, region_layer=rule)
+        total = metric.score_trajectory("encoding", steps, scores, dataset)["all"]
+        regions = total.detail["regions"]
+        assert regions["early"]["step"] == pytest.approx(30, rel=0.5), rule
+        assert regions["late"]["step"] == pytest.approx(1000, rel=0.5), rule
+        assert total.detail["region_layer"] == rule
+    # the former reading (every region at the one globally best layer) loses the early region at the end
+    spliced = [[s.detail["per_region"]["early"] for s in scores[k]] for k in ("s1", "s2", "s3")]
+    assert half_time(steps, np.mean(spliced, axis=0)).final < 0.2
+
+
+def test_the_aggregate_names_both_half_time_summaries():
+    dataset, scores, _ = planted_trajectory()
+    detail = Halftime(bootstrap=0, n_permutations=0).score_trajectory("encoding", DENSE, scores, dataset)["all"].detail
+    assert detail["half_time_of_mean_curve_percent"] == detail["half_time_percent"]
+    subjects = list(detail["subjects"].values())
+    assert detail["mean_of_subject_half_times_percent"] == pytest.approx(np.mean(subjects))
+    assert detail["sem_of_subject_half_times_percent"] == pytest.approx(np.std(subjects, ddof=1) / np.sqrt(3))
+    with pytest.raises(BrainbenchError, match="region_layer must be one of own, final"):
+        Halftime(region_layer="global")
+
+
+def test_cka_rows_give_per_region_half_times_too():
+    from brainbench.plugins.metrics.cka import CKA
+
+    steps, scores = moving_layer_trajectory(metric=CKA(noise_ceiling="none"))
+    assert scores["s1"][4].detail["layer"] == "layer0" and scores["s1"][-1].detail["layer"] == "layer2"
+    assert scores["s1"][-1].detail["region_layers"]["early"] == "layer0"
+    dataset = PlantedRegions({"V1": 0.0, "early": 10.0, "late": 40.0})
+    regions = Halftime(bootstrap=0, n_permutations=0).score_trajectory("cka", steps, scores, dataset)["all"].detail["regions"]
+    assert 3 < regions["early"]["step"] < 100 < 300 < regions["late"]["step"] < 3000

@@ -210,8 +210,10 @@ def test_encoding_writes_the_voxel_map_of_its_layer(tree, tmp_path):
     r = dataset.responses("subj01")
     rng = np.random.default_rng(0)
     features = {"layer00": rng.normal(size=(len(r.data), 6)), "layer01": r.data[:, :4] + rng.normal(size=(len(r.data), 4))}
+    best = Encoding(folds=2, alphas=[1.0, 100.0], layer_selection="best", maps_dir=str(tmp_path / "maps"))
+    assert best.score(features, r, dataset).detail["map"] == str(tmp_path / "maps" / "nsd_subj01_layer01_r.nii.gz")
     score = Encoding(folds=2, alphas=[1.0, 100.0], maps_dir=str(tmp_path / "maps")).score(features, r, dataset)
-    assert score.detail["map"] == str(tmp_path / "maps" / f"nsd_subj01_{score.detail['layer']}_r.nii.gz")
+    assert score.detail["map"] == str(tmp_path / "maps" / "nsd_subj01_nested_r.nii.gz")  # r of the per-fold layers
     volume = np.asarray(nib.load(score.detail["map"]).dataobj).ravel()
     finite = np.isfinite(volume[r.units["voxel"]])
     assert finite.sum() == score.n_units  # every scored voxel is in the map, the dropped ones are NaN

@@ -59,6 +59,17 @@ def test_planted_layers_and_distances_give_r_one():
     json.dumps(score.detail)  # the leaderboard stores it as JSON
 
 
+@pytest.mark.parametrize("similarity", ["rsa", "cka"])
+def test_rsa_and_cka_profiles_find_the_same_planted_layers(similarity):
+    dataset = Planted()
+    score = Spatial(**FAST, similarity=similarity).score(dataset.features, dataset.responses("s1"), dataset)
+    regions = score.detail["regions"]
+    assert [regions[r]["best_layer"] for r in dataset.regions] == ["layer00", "layer01", "layer02", "layer04", "layer05"]
+    assert score.value > 0.98 and score.detail["similarity"] == similarity and regions["R2"]["n_units"] == 4
+    with pytest.raises(BrainbenchError, match="similarity must be one of encoding, rsa, cka"):
+        Spatial(similarity="cca")
+
+
 def test_reference_region_can_be_excluded_and_regions_without_position_are_skipped():
     dataset = Planted()
     score = Spatial(**FAST, include_reference=False).score(dataset.features, dataset.responses("s1"), dataset)
@@ -109,6 +120,23 @@ def test_aggregate_is_mean_and_sem_with_pooled_regions():
     assert total.detail["regions"]["B"]["profile"] == pytest.approx([0.75, 0.25])
     assert total.detail["pooled"]["pearson_r"] == pytest.approx(np.corrcoef([0, 0.75, 1], [0, 10, 20])[0, 1])
     assert total.n_units == 18 and total.detail["subjects"] == {"s1": 0.5, "s2": 0.7}
+    assert total.detail["n_subjects"] == 2 and total.detail["dropped_subjects"] == {}
+
+
+def test_a_subject_without_a_score_is_named_and_not_counted():
+    from brainbench.core.store.formatting import table
+    from brainbench.core.store.results import ResultRow
+
+    regions = {"A": {"depth": 0.0, "distance_mm": 0.0, "profile": [0.0]}}
+    scores = {"s1": Score(0.5, detail={"regions": regions}), "s2": Score(0.7, detail={"regions": regions}),
+              "s3": Score(float("nan"), detail={"regions": {}})}
+    total = Spatial(**FAST).aggregate(scores)
+    assert total.value == pytest.approx(0.6) and total.error == pytest.approx(0.1)
+    assert total.detail["n_subjects"] == 2 and total.detail["dropped_subjects"] == {"s3": "score is NaN"}
+    row = ResultRow(model="m", checkpoint="init", dataset="d", subject="all", metric="spatial", options="{}",
+                    score=total.value, error=total.error, n_units=0, detail=total.detail)
+    header, _, line = table([row]).splitlines()
+    assert header.split()[5] == "n" and line.split()[7] == "2"  # the printed table shows the subjects used
 
 
 def test_options_and_datasets_are_checked(tiny_meg):

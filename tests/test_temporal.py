@@ -19,13 +19,42 @@ from conftest import TINY_DATASET, TINY_MODEL
 TIMES = np.arange(-100.0, 801.0, 25.0)
 
 
-def test_peak_time_is_the_mean_of_the_times_within_95_percent_of_the_peak():
+def test_peak_time_is_the_mean_of_the_window_within_95_percent_around_the_peak():
     times = np.array([0.0, 10.0, 20.0, 30.0, 40.0])
     curve = np.array([0.1, 0.96, 1.0, 0.5, 0.97]) * 0.3  # normalising by the maximum removes the scale
-    assert peak_time(curve, times) == pytest.approx((10 + 20 + 40) / 3)
+    assert peak_time(curve, times) == pytest.approx(15)  # the window 10..20; the bump at 40 is apart
+    assert peak_time(curve, times, peak="points") == pytest.approx((10 + 20 + 40) / 3)
     assert peak_time(curve, times, threshold=0.99) == 20
     assert peak_time(curve, times, peak="argmax") == 20
     assert np.isnan(peak_time(np.array([-0.1, -0.2, 0.0, -0.3, np.nan]), times))  # never above chance
+
+
+@pytest.mark.parametrize("similarity", ["rsa", "cka"])
+def test_rsa_and_cka_curves_give_the_planted_peak_times(similarity):
+    # layer ℓ alone drives the sensors at 100·(ℓ+1) ms; other times are noise
+    rng = np.random.default_rng(0)
+    n, times = 40, np.arange(0.0, 501.0, 100.0)
+    features = {f"layer{l}": rng.normal(size=(n, 6)) for l in range(4)}
+    blocks = [features[f"layer{int(t // 100) - 1}"] @ rng.normal(size=(6, 8)) if 100 <= t <= 400
+              else rng.normal(size=(n, 8)) for t in times]
+    units = {"sensor": np.tile([f"MEG{i}" for i in range(8)], len(times)), "time": np.repeat(times, 8)}
+    responses = Responses("s1", np.hstack(blocks), np.arange(n), units)
+    score = Temporal(similarity=similarity, n_permutations=99).score(features, responses, None)
+    assert score.detail["t_max"] == {f"layer{l}": 100.0 * (l + 1) for l in range(4)}
+    assert score.value == pytest.approx(1.0) and score.detail["onset"]["layer0"] is None
+
+
+def test_a_second_peak_pulls_the_all_points_rule_but_not_the_window():
+    # a main peak at 150 ms (a plateau 125..175) and a second bump reaching 97 % of it at 600 ms
+    times = np.arange(0.0, 801.0, 25.0)
+    curve = np.exp(-0.5 * ((times - 150) / 40) ** 2) + 0.97 * np.exp(-0.5 * ((times - 600) / 15) ** 2)
+    curve[(times >= 125) & (times <= 175)] = 1.0
+    assert peak_time(curve, times) == pytest.approx(150)
+    assert peak_time(curve, times, peak="points") == pytest.approx((125 + 150 + 175 + 600) / 4)
+    # a NaN time point ends the window
+    gapped = curve.copy()
+    gapped[times == 125] = np.nan
+    assert peak_time(gapped, times) == pytest.approx(162.5)
 
 
 def test_unit_grid_keeps_sensor_order_and_marks_dropped_units():
@@ -88,7 +117,11 @@ def test_one_solve_for_all_targets_equals_one_model_per_time_point(tiny_meg):
 def test_synthetic_meg_planted_layer_time_hierarchy_is_recovered():
     dataset = SyntheticMEG(reference="dinov3-small@init", n_images=80, image_size=64)
     features = dataset._reference_activations.layers
-    metric = Temporal(n_permutations=2000)
+    # An untrained reference's layers are near copies: every layer's r(t) is one noisy plateau from
+    # 100 to 450 ms, peaking by chance at 150 ms, and the hierarchy lies in where along the plateau a
+    # layer stays within 95 %. The all-points rule averages the plateau; the window stops at its first
+    # dip, at the chance peak.
+    metric = Temporal(n_permutations=2000, peak="points")
     scores = {s: metric.score(features, dataset.responses(s), dataset) for s in dataset.subjects}
     total = metric.aggregate(scores)
     assert len(features) == 13
@@ -111,7 +144,7 @@ def test_wrong_modality_missing_time_labels_and_bad_options_are_one_sentence(tin
     timed = Responses("s1", unlabelled.data, np.arange(20), {"time": np.tile([0.0, 50.0, 100.0], 2)})
     with pytest.raises(BrainbenchError, match="at least 3 layers"):
         Temporal().score({"a": features["layer0"]}, timed, tiny_fmri)
-    with pytest.raises(BrainbenchError, match="'window' or 'argmax'"):
+    with pytest.raises(BrainbenchError, match="one of window, points, argmax"):
         Temporal(peak="max")
     with pytest.raises(BrainbenchError, match="did you mean 'onset_test'"):
         Temporal(onset_tset="fdr")

@@ -31,10 +31,14 @@ _TRI_MAX_SPREAD = 1e3
 
 @dataclass
 class CVResult:
-    """``predictions`` (n, m): out-of-fold predictions; ``alphas`` (n_folds, m): alpha per target per fold."""
+    """``predictions`` (n, m): out-of-fold predictions; ``alphas`` (n_folds, m): alpha per target per fold;
+    ``errors`` (n_folds, m): the alpha-selection criterion at the chosen alpha, per training sample
+    (``"loo"``: mean squared leave-one-out error; ``"gcv"``: RSS / n / (1 - df/n)²; ``"kfold"``: mean
+    inner validation MSE) — an estimate, from the training part only, of the squared prediction error."""
 
     predictions: np.ndarray
     alphas: np.ndarray
+    errors: np.ndarray | None = None
 
 
 def cv_predict(X, Y, *, alphas=DEFAULT_ALPHAS, folds=5, alpha_selection="loo", fit_intercept=True,
@@ -75,19 +79,24 @@ def cv_predict(X, Y, *, alphas=DEFAULT_ALPHAS, folds=5, alpha_selection="loo", f
     B = eng.B
     predictions = np.full(eng.Y.shape, np.nan, eng.dtype)
     chosen = np.empty((len(eng.splits), eng.Y.shape[1]))
+    errors = np.empty_like(chosen)
     for f, (fold, selector) in enumerate(eng.folds()):
         for cols in eng.chunks():
             Ytr, mean = eng.load(fold.train, cols)
             Z = fold.basis.T @ Ytr
-            best = selector.select(Ytr, Z)
+            scores = selector.scores(Ytr, Z)
+            best = B.xp.argmin(scores, axis=0)
             P = fold.to_test @ (Z * fold.inv[best].T)
             if mean is not None:
                 P += B.asarray(mean, eng.dtype)
             predictions[fold.test, cols] = B.to_numpy(P)
-            chosen[f, cols] = eng.alphas[B.to_numpy(best)]
+            best = B.to_numpy(best)
+            chosen[f, cols] = eng.alphas[best]
+            lowest = np.take_along_axis(B.to_numpy(scores), best[None], axis=0)[0]
+            errors[f, cols] = lowest * selector.per_sample
     if eng.squeeze:
-        return CVResult(predictions[:, 0], chosen[:, 0])
-    return CVResult(predictions, chosen)
+        return CVResult(predictions[:, 0], chosen[:, 0], errors[:, 0])
+    return CVResult(predictions, chosen, errors)
 
 
 def cv_permutation_null(X, Y, *, alphas=DEFAULT_ALPHAS, folds=5, n_permutations=200, seed=0,
@@ -357,9 +366,14 @@ class _LOO:
                 Uw = fold.basis64 / den[:, k:k + 1]
                 self.factors[k] = B.asarray(xp.linalg.cholesky(Uw.T @ Uw).T, eng.dtype)
         self.blocks = [(i, min(i + _TRI_BLOCK, r)) for i in range(0, r, _TRI_BLOCK)]
+        self.per_sample = 1.0 / len(fold.train)
 
     def select(self, Ytr, Z):
         """Best alpha index per target, shape (c,), from Ytr (n_train, c) centred and Z = Uᵀ Ytr (r, c)."""
+        return self.xp.argmin(self.scores(Ytr, Z), axis=0)
+
+    def scores(self, Ytr, Z):
+        """Σ_i e_i² per alpha and target, shape (n_alphas, c) (``per_sample`` scales it to a mean)."""
         xp, fold = self.xp, self.fold
         scores = self.B.empty((len(self.shrink), Z.shape[1]), self.dtype)
         T = xp.empty_like(Z)
@@ -378,7 +392,7 @@ class _LOO:
                 R -= Ytr  # minus the residual: squared below
             xp.square(R, out=R)
             scores[k] = self.w2[k] @ R
-        return xp.argmin(scores, axis=0)
+        return scores
 
 
 class _GCV:
@@ -396,13 +410,18 @@ class _GCV:
         self.g2 = B.asarray(g * g, eng.dtype)
         # df → n (interpolation) makes the criterion infinite: cap it to stay finite
         self.scale = B.asarray(((1.0 - df / n).clip(min=1e-12) ** -2)[:, None], eng.dtype)
+        self.per_sample = 1.0 / n
 
     def select(self, Ytr, Z):
+        return self.xp.argmin(self.scores(Ytr, Z), axis=0)
+
+    def scores(self, Ytr, Z):
+        """RSS / (1 - df/n)² per alpha and target, shape (n_alphas, c)."""
         Z2 = Z * Z
         rss = self.g2 @ Z2
         if not self.complete:
             rss += (Ytr * Ytr).sum(axis=0) - Z2.sum(axis=0)
-        return self.xp.argmin(rss * self.scale, axis=0)
+        return rss * self.scale
 
 
 class _KFold:
@@ -416,8 +435,13 @@ class _KFold:
         splits = KFold(min(INNER_FOLDS, len(fold.train) // 2)).split(np.arange(len(fold.train)))
         self.inner = [_decompose(B, Xtr, tr, va, eng.alphas, eng.fit_intercept, eng.dtype) for tr, va in splits]
         self.index = [(B.asarray(f.train), B.asarray(f.test)) for f in self.inner]
+        self.per_sample = 1.0 / len(self.inner)
 
     def select(self, Ytr, Z):
+        return self.xp.argmin(self.scores(Ytr, Z), axis=0)
+
+    def scores(self, Ytr, Z):
+        """Σ over inner splits of the validation MSE, per alpha and target, shape (n_alphas, c)."""
         B, xp = self.B, self.xp
         scores = 0
         for f, (tr, va) in zip(self.inner, self.index):
@@ -428,7 +452,7 @@ class _KFold:
             Z2 = f.basis.T @ Y2
             err = xp.stack([((f.to_test @ (Z2 * inv[:, None]) - Yva) ** 2).mean(axis=0) for inv in f.inv])
             scores = scores + err
-        return xp.argmin(scores, axis=0)
+        return scores
 
 
 _SELECTORS = {"loo": _LOO, "gcv": _GCV, "kfold": _KFold}

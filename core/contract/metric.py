@@ -67,9 +67,13 @@ class Metric(abc.ABC):
         """Score one subject. ``features``: layer → (n_stimuli, n_features), rows aligned with ``responses.data``."""
 
     def aggregate(self, scores: dict[str, Score]) -> Score:
-        """Combine per-subject scores: mean ± SEM across subjects; numeric detail tables averaged."""
+        """Combine per-subject scores: mean ± SEM across subjects; numeric detail tables averaged.
+
+        Subjects whose score is NaN are left out of the mean, and said so: ``detail["n_subjects"]``
+        counts the subjects used and ``detail["dropped_subjects"]`` names the others.
+        """
         values = [s.value for s in scores.values()]
-        detail: dict[str, Any] = {"subjects": {k: s.value for k, s in scores.items()}}
+        detail: dict[str, Any] = {"subjects": {k: s.value for k, s in scores.items()}, **subjects_used(scores)}
         first = next(iter(scores.values())).detail
         for key, table in first.items():
             if isinstance(table, dict) and all(isinstance(v, (int, float)) for v in table.values()):
@@ -88,3 +92,9 @@ class Metric(abc.ABC):
 def _nanmean(values) -> float:
     v = np.asarray(values, dtype=np.float64)
     return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+
+
+def subjects_used(scores: Mapping[str, Score]) -> dict[str, Any]:
+    """``n_subjects`` (subjects with a finite score) and ``dropped_subjects`` (subject → why left out)."""
+    dropped = {k: "score is NaN" for k, s in scores.items() if not math.isfinite(s.value)}
+    return {"n_subjects": len(scores) - len(dropped), "dropped_subjects": dropped}

@@ -30,6 +30,8 @@ DEFAULT_PLUGINS = (
     "brainbench.plugins.metrics.spatial",
     "brainbench.plugins.metrics.temporal",
     "brainbench.plugins.metrics.halftime",
+    "brainbench.plugins.metrics.rsa",
+    "brainbench.plugins.metrics.cka",
 )
 
 

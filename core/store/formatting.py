@@ -17,7 +17,7 @@ from .results import Failure, ResultRow, ResultStore
 
 FORMATS = ("table", "json", "csv")
 FAILURE_FIELDS = ("model", "checkpoint", "dataset", "subject", "metric", "attempts", "updated_at", "error")
-TABLE_COLUMNS = ("model", "dataset", "metric", "subject", "score", "n units", "elapsed")
+TABLE_COLUMNS = ("model", "dataset", "metric", "subject", "score", "n", "n units", "elapsed")
 CSV_FIELDS = ("model", "checkpoint", "dataset", "subject", "metric", "score", "error", "n_units",
               "elapsed_s", "options", "data_hash", "brainbench_version", "updated_at")
 
@@ -37,12 +37,24 @@ def _metric_text(row: ResultRow) -> str:
     return f"{row.metric}({base})" if isinstance(base, str) else row.metric
 
 
+def _subjects_text(row: ResultRow) -> str:
+    """Column ``n``: the subjects an aggregate row averages (those with a score); blank for one subject."""
+    detail = row.detail if isinstance(row.detail, dict) else {}
+    used = detail.get("n_subjects")
+    if not isinstance(used, int):
+        subjects = detail.get("subjects")
+        if not isinstance(subjects, dict):
+            return ""
+        used = sum(isinstance(v, (int, float)) and math.isfinite(v) for v in subjects.values())
+    return str(used)
+
+
 def table(rows: Sequence[ResultRow]) -> str:
-    """Aligned plain-text table, one line per row."""
+    """Aligned plain-text table, one line per row; ``n`` is the number of subjects an aggregate row used."""
     lines = [TABLE_COLUMNS]
     for row in rows:
         lines.append((f"{row.model}@{row.checkpoint}", row.dataset, _metric_text(row), row.subject,
-                      _score_text(row), str(row.n_units), f"{row.elapsed_s:.1f} s"))
+                      _score_text(row), _subjects_text(row), str(row.n_units), f"{row.elapsed_s:.1f} s"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(TABLE_COLUMNS))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
     out.insert(1, "  ".join("-" * w for w in widths))

@@ -12,15 +12,19 @@ options (``base``).
 
 Per subject: the half-time of that subject's curve (:func:`brainbench.core.compute.halftime.half_time`:
 method options ``fraction``, ``axis``, ``interpolation``, ``baseline``), as % of training
-(score) and in steps (detail). Aggregate (``subject = all``): the half-time of the mean curve
-(the base metric's aggregate rows), ± SEM of the subjects' half-times, with a percentile
-bootstrap CI (``bootstrap`` resamples, ``ci`` level) resampling subjects (``resample =
-"subjects"``) or targets (``"targets"``: regions or MEG windows of the encoding tables).
+(score) and in steps (detail). Aggregate (``subject = all``): the score is the half-time *of
+the mean curve* (the base metric's aggregate rows; ``half_time_of_mean_curve_percent``), and its
+``error`` the SEM *of the subjects' half-times* (``sem_of_subject_half_times_percent``; their mean
+is ``mean_of_subject_half_times_percent``). The two differ: the half-time of a mean of sigmoids is
+not the mean of their half-times, and the SEM describes the spread of the subjects, not the
+uncertainty of the mean curve's half-time, for which the percentile bootstrap CI is given
+(``bootstrap`` resamples, ``ci`` level) resampling subjects (``resample = "subjects"``) or
+targets (``"targets"``: regions or MEG windows of the encoding tables).
 
-For the encoding base, also:
+For a base metric with per-region or per-time tables (``encoding``, ``rsa``, ``cka``), also:
 
-- **per region** (fMRI): the half-time of every region's curve (``per_region`` of the encoding
-  rows), its distance from the region's reference (``dataset.region_positions`` and
+- **per region** (fMRI): the half-time of every region's curve, its distance from the region's
+  reference (``dataset.region_positions`` and
   ``dataset.reference_for``, as the spatial metric; mean over subjects), and the Pearson r
   (and Spearman ρ) across regions between half-time and distance, with a permutation p-value
   (``n_permutations``, regions exchangeable: no spatial-autocorrelation null here; see
@@ -30,11 +34,24 @@ For the encoding base, also:
   half-time of every window's mean curve, and its correlation with the window's centre time
   (paper: R = 0.84).
 
+A region's curve is read at the region's *own* layer: ``region_layer="own"`` (default) takes, at
+every checkpoint, the region's value at the layer the base metric's ``layer_selection`` rule
+chooses for that region alone (``per_region_own_layer``: per fold for nested, the region's argmax
+for best), so the curve never switches to another region's layer when the globally best layer
+moves during training; ``region_layer="final"`` holds fixed the layer the region chose at the
+last checkpoint (for nested: the layer chosen in most folds) and reads that layer's value
+(``per_region_layer``) at every checkpoint. The aggregate curve of a region is the mean of the
+subjects' curves. The same holds for MEG time points (``per_time_own_layer`` /
+``per_time_layer``), which are then averaged within each window. Rows without these tables
+(stored before them) fall back to ``per_region`` / ``per_time``, the values at the headline layer.
+
 Regions or windows whose final score is below ``min_final`` (default 0.05 r: noise) are skipped
 and listed. The aggregate detail also has ``order``: every base metric's half-time, earliest
 first, to compare with the paper's Temporal (~0.7 %) → Encoding (~2 %) → Spatial (~4 %).
 
-Detail of the aggregate: ``base``, ``half_time_step``, ``half_time_percent``, ``threshold``,
+Detail of the aggregate: ``base``, ``half_time_step``, ``half_time_percent`` (=
+``half_time_of_mean_curve_percent``), ``mean_of_subject_half_times_percent``,
+``sem_of_subject_half_times_percent``, ``region_layer``, ``threshold``,
 ``final``, ``reason`` (why undefined), ``steps``, ``curve``, ``subject_curves``, ``subjects``
 (their half-times, %), ``method``, ``bootstrap``, ``ci_percent``; ``regions`` (region → step,
 percent, threshold, final, distance_mm), ``per_region_half_time`` (region → %),
@@ -60,6 +77,7 @@ from brainbench.core.compute.stats import sem
 #: the paper's order of half-times, earliest first
 PAPER_ORDER = ("temporal", "encoding", "spatial")
 RESAMPLING = ("subjects", "targets")
+REGION_LAYERS = ("own", "final")
 
 
 def _as_list(value) -> list[str]:
@@ -86,6 +104,7 @@ class Halftime(Metric):
         "n_permutations": 10000,
         "window_ms": 100,
         "min_final": 0.05,
+        "region_layer": "own",
         "seed": 0,
     }
 
@@ -96,6 +115,8 @@ class Halftime(Metric):
         if not o["metrics"] or "halftime" in o["metrics"]:
             raise BrainbenchError("metric 'halftime' option metrics must name other metrics, e.g. encoding,spatial")
         check_method(o["fraction"], o["axis"], o["interpolation"], o["baseline"])
+        if o["region_layer"] not in REGION_LAYERS:
+            raise BrainbenchError(f"metric 'halftime' option region_layer must be one of {', '.join(REGION_LAYERS)}")
         if o["resample"] not in RESAMPLING:
             raise BrainbenchError(f"metric 'halftime' option resample must be one of {', '.join(RESAMPLING)}")
         for key in ("bootstrap", "n_permutations"):
@@ -184,6 +205,10 @@ class Halftime(Metric):
             "threshold": found["threshold"], "final": found["final"], "reason": found["reason"], "steps": steps,
             "curve": _json(curve), "subject_curves": {k: _json([s.value for s in scores[k]]) for k in subjects},
             "subjects": dict(zip(subjects, _json(percents))), "method": self.method,
+            "half_time_of_mean_curve_percent": found["percent"],
+            "mean_of_subject_half_times_percent": _json([_finite_mean(percents)])[0],
+            "sem_of_subject_half_times_percent": _json([sem(percents)])[0],
+            "region_layer": self.options["region_layer"],
         }
         boot = dict(n_boot=int(self.options["bootstrap"]), seed=int(self.options["seed"]),
                     ci=float(self.options["ci"]), **self.method)
@@ -204,21 +229,27 @@ class Halftime(Metric):
 
     # -- per region / per MEG window --------------------------------------------------------------
     def _tables(self, scores, subjects, aggregate, dataset) -> dict[str, dict]:
-        """Per-target curves of the encoding tables: {"region" | "window": {"aggregate": {target: curve},
-        "subjects": {subject: {target: curve}}, "position": {target: distance or time}}}."""
+        """Per-target curves of the per-region / per-time tables: {"region" | "window": {"aggregate":
+        {target: curve}, "subjects": {subject: {target: curve}}, "position": {target: distance or time}}}."""
         last = scores[aggregate][-1].detail
+        rule = self.options["region_layer"]
         out = {}
         if isinstance(last.get("per_region"), dict) and last["per_region"]:
             regions = list(last["per_region"])
             distances = _distances(dataset, subjects, regions)
             if distances:
-                out["region"] = {"aggregate": _curves(scores[aggregate], "per_region", regions),
-                                 "subjects": {k: _curves(scores[k], "per_region", regions) for k in subjects},
+                curves = {k: target_curves(scores[k], "region", regions, rule) for k in subjects}
+                mean = _mean_curves(curves, regions) if curves else target_curves(scores[aggregate], "region",
+                                                                                  regions, rule)
+                out["region"] = {"aggregate": mean, "subjects": curves,
                                  "position": distances, "unit": "distance_mm"}
         if isinstance(last.get("per_time"), dict) and last["per_time"]:
-            windows = _windows(list(last["per_time"]), float(self.options["window_ms"]))
-            out["window"] = {"aggregate": _window_curves(scores[aggregate], windows),
-                             "subjects": {k: _window_curves(scores[k], windows) for k in subjects},
+            times = list(last["per_time"])
+            windows = _windows(times, float(self.options["window_ms"]))
+            curves = {k: _window_curves(target_curves(scores[k], "time", times, rule), windows) for k in subjects}
+            mean = _mean_curves(curves, list(windows)) if curves else \
+                _window_curves(target_curves(scores[aggregate], "time", times, rule), windows)
+            out["window"] = {"aggregate": mean, "subjects": curves,
                              "position": {w: centre for w, (centre, _) in windows.items()}, "unit": "time_ms"}
         return out
 
@@ -278,8 +309,38 @@ class _NoGeometry(Dataset):
         raise BrainbenchError("the half-time probe has no responses")
 
 
-def _curves(series: Sequence[Score], key: str, targets: list[str]) -> dict[str, list[float]]:
+def target_curves(series: Sequence[Score], label: str, targets: list[str], rule: str = "own") -> dict[str, list[float]]:
+    """One subject's curve per region (``label="region"``) or time point (``"time"``) over the checkpoints.
+
+    ``rule="own"``: at each checkpoint the target's value at its own layer (``per_<label>_own_layer``);
+    ``"final"``: the value, at each checkpoint, of the layer the target chose at the last checkpoint
+    (``<label>_layers``; for a per-fold list, the layer chosen in most folds) in ``per_<label>_layer``.
+    Rows without those tables give ``per_<label>`` (the values at the headline layer).
+    """
+    last = series[-1].detail
+    table = last.get(f"per_{label}_layer")
+    if rule == "final" and isinstance(table, dict) and isinstance(last.get(f"{label}_layers"), dict):
+        layers = {t: _modal(last[f"{label}_layers"].get(t), list(table.get(t, {}))) for t in targets}
+        return {t: [float(s.detail.get(f"per_{label}_layer", {}).get(t, {}).get(layers[t], math.nan))
+                    for s in series] for t in targets}
+    key = f"per_{label}_own_layer" if isinstance(last.get(f"per_{label}_own_layer"), dict) else f"per_{label}"
     return {t: [float(s.detail.get(key, {}).get(t, math.nan)) for s in series] for t in targets}
+
+
+def _modal(chosen, order: list[str]):
+    """A layer name, or the one in most folds of a per-fold list (ties: the earlier layer in ``order``)."""
+    if not isinstance(chosen, list):
+        return chosen
+    counts = {l: chosen.count(l) for l in chosen if l is not None}
+    return max(sorted(counts, key=lambda l: order.index(l) if l in order else len(order)),
+               key=counts.get, default=None)
+
+
+def _mean_curves(curves: dict[str, dict[str, list[float]]], targets: list[str]) -> dict[str, list[float]]:
+    """Mean over subjects of each target's curve (NaN ignored)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {t: [float(v) for v in np.nanmean([c[t] for c in curves.values()], axis=0)] for t in targets}
 
 
 def _windows(times: list[str], width: float) -> dict[str, tuple[float, list[str]]]:
@@ -295,14 +356,17 @@ def _windows(times: list[str], width: float) -> dict[str, tuple[float, list[str]
             (float(np.mean([v for v, _ in g])), [k for _, k in g]) for i, g in sorted(groups.items())}
 
 
-def _window_curves(series: Sequence[Score], windows: dict) -> dict[str, list[float]]:
-    out = {}
-    for label, (_, keys) in windows.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out[label] = [float(np.nanmean([s.detail.get("per_time", {}).get(k, math.nan) for k in keys]))
-                          for s in series]
-    return out
+def _window_curves(curves: dict[str, list[float]], windows: dict) -> dict[str, list[float]]:
+    """Time points' curves averaged within each window."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {label: [float(v) for v in np.nanmean([curves[k] for k in keys], axis=0)]
+                for label, (_, keys) in windows.items()}
+
+
+def _finite_mean(values) -> float:
+    v = np.asarray(values, dtype=np.float64)
+    return float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else math.nan
 
 
 def _distances(dataset: Dataset, subjects: list[str], regions: list[str]) -> dict[str, float]:

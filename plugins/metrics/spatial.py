@@ -6,7 +6,9 @@ Per subject (Raugel et al. 2026, "spatial score"):
    it (``Encoding(...).unit_scores``: z-scored features, cross-validated ridge, options
    ``alphas``, ``folds``, ``alpha_selection``); NaN or constant units are dropped and counted.
 2. Per region (``Responses.units["region"]``): the *profile*, mean r over the region's
-   units at each layer, and the best layer k*. ``layer_estimate="argmax"`` (default, the
+   units at each layer (with ``similarity="rsa"`` or ``"cka"``: the region's representational
+   similarity with each layer instead, :mod:`brainbench.plugins.metrics.similarity`), and the
+   best layer k*. ``layer_estimate="argmax"`` (default, the
    paper's k*) takes the highest mean r; ``"weighted"`` is a smooth estimate, the
    profile-weighted mean layer Σ wₗ·ℓ / Σ wₗ with wₗ = rₗ − minₗ rₗ (subtracting the
    minimum keeps a flat offset from pulling every region to the middle layer).
@@ -25,7 +27,9 @@ Per subject (Raugel et al. 2026, "spatial score"):
    √((1 − r²)/(n − 2)). Fewer than 3 regions, or a constant depth, gives NaN.
 
 Across subjects (:meth:`Spatial.aggregate`): mean ± SEM of the per-subject r (as the paper
-reports scores); the detail also keeps, per region, the subjects' mean depth, distance and
+reports scores) over the subjects whose r is defined — the others (fewer than 3 regions, constant
+depth) are named in ``detail["dropped_subjects"]`` and ``detail["n_subjects"]`` counts those used
+(the ``n`` column of the printed table); the detail also keeps, per region, the subjects' mean depth, distance and
 profile, and the *pooled* r between those means (``detail["pooled"]``), which is what a
 leaderboard scatter of regions shows.
 
@@ -44,9 +48,10 @@ import numpy as np
 import brainbench
 from brainbench.core.contract.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.contract.metric import Metric, Score
+from brainbench.core.contract.metric import Metric, Score, subjects_used
 from brainbench.core.compute.stats import sem
-from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding
+from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding, usable_units
+from brainbench.plugins.metrics.similarity_choice import check_similarity, similarity_metric
 
 LAYER_ESTIMATES = ("argmax", "weighted")
 ALTERNATIVES = ("two-sided", "greater")
@@ -63,6 +68,7 @@ class Spatial(Metric):
         "include_reference": True,
         "n_permutations": 10000,
         "alternative": "two-sided",
+        "similarity": "encoding",
         "seed": 0,
     }
 
@@ -73,8 +79,9 @@ class Spatial(Metric):
                 raise BrainbenchError(f"metric 'spatial' option {key}={self.options[key]!r} is not one of "
                                       f"{', '.join(allowed)}")
         if int(self.options["n_permutations"]) < 0:
-            raise BrainbenchError("metric 'spatial' option permutations must be 0 or more")
+            raise BrainbenchError("metric 'spatial' option n_permutations must be 0 or more")
         self.options["include_reference"] = _flag(self.options["include_reference"])
+        check_similarity(self.name, self.options["similarity"])
 
     def check_dataset(self, dataset: Dataset) -> None:
         super().check_dataset(dataset)
@@ -89,10 +96,17 @@ class Spatial(Metric):
         positions = dataset.region_positions(responses.subject)
         if positions is None:
             raise BrainbenchError(f"metric 'spatial' needs region positions, but dataset {dataset.name!r} gives none")
-        encoding = Encoding(**{k: self.options[k] for k in ("alphas", "folds", "alpha_selection")})
-        per_layer, keep = encoding.unit_scores(features, responses)
-        layers = list(per_layer)
-        profiles, counts = region_profiles(per_layer, responses.units["region"][keep])
+        if self.options["similarity"] == "encoding":
+            encoding = Encoding(**{k: self.options[k] for k in ("alphas", "folds", "alpha_selection")})
+            per_layer, keep = encoding.unit_scores(features, responses)
+            profiles, counts = region_profiles(per_layer, responses.units["region"][keep])
+        else:
+            _, table = similarity_metric(self.options["similarity"]).similarities(features, responses)
+            keep = usable_units(responses.data)
+            profiles = {r: np.array([row[l] for l in features]) for r, row in table.items()}
+            counts = {r: int(n) for r, n in zip(*np.unique(responses.units["region"][keep].astype(str),
+                                                              return_counts=True))}
+        layers = list(features)
         table, skipped = self._region_table(profiles, counts, positions, dataset, layers)
         depth = np.array([row["depth"] for row in table.values()])
         distance = np.array([row["distance_mm"] for row in table.values()])
@@ -102,7 +116,8 @@ class Spatial(Metric):
                   "per_region_depth": {r: row["depth"] for r, row in table.items()},
                   "per_region_distance": {r: row["distance_mm"] for r, row in table.items()},
                   "layer_estimate": self.options["layer_estimate"],
-                  "include_reference": self.options["include_reference"], "n_dropped": int((~keep).sum())}
+                  "include_reference": self.options["include_reference"], "n_dropped": int((~keep).sum()),
+                  "similarity": self.options["similarity"]}
         return Score(value=stats["pearson_r"], error=_r_standard_error(stats["pearson_r"], len(table)),
                      n_units=int(keep.sum()), detail=detail)
 
@@ -143,7 +158,7 @@ class Spatial(Metric):
         pooled = spatial_correlation(depth, distance, int(self.options["n_permutations"]),
                                      self.options["alternative"], int(self.options["seed"]))
         finite = [v for v in values if math.isfinite(v)]
-        detail = {"subjects": {k: s.value for k, s in scores.items()},
+        detail = {"subjects": {k: s.value for k, s in scores.items()}, **subjects_used(scores),
                   "spearman_r": _mean([s.detail.get("spearman_r", math.nan) for s in scores.values()]),
                   "pooled": pooled, "regions": table,
                   "per_region_depth": {r: row["depth"] for r, row in table.items()},

@@ -7,9 +7,12 @@ Then, per layer ℓ (in the model's order, normalised depth dℓ = ℓ / (L − 
 
 - r(t): the encoding r at time t, averaged over sensors; the layer × time matrix of r(t) is
   kept in ``detail["r_time"]`` (with ``detail["times"]``, ms).
-- T_max: with the normalised curve r̃(t) = r(t) / max r, the mean of the time points where
-  r̃(t) ≥ ``threshold`` (default 0.95, the paper's rule; ``peak="argmax"`` takes the time of
-  the maximum instead). A layer whose curve never rises above 0 has no T_max and is left out
+- T_max: with the normalised curve r̃(t) = r(t) / max r, ``peak="window"`` (default, the
+  paper's "window" around the peak) takes the mean time of the contiguous run of time points
+  around the maximum where r̃(t) ≥ ``threshold`` (default 0.95), so a second bump elsewhere
+  does not pull it; ``peak="points"`` the mean of *every* time point with r̃(t) ≥ ``threshold``
+  (this metric's rule before benchmark version 2); ``peak="argmax"`` the time of the maximum.
+  A layer whose curve never rises above 0 has no T_max and is left out
   (``detail["excluded_layers"]``).
 - onset: the first time point at which the layer predicts the sensors above chance.
   ``onset_test="fdr"``: at each time point a one-sided one-sample t-test of the sensors' r
@@ -22,6 +25,11 @@ Then, per layer ℓ (in the model's order, normalised depth dℓ = ℓ / (L − 
   ``None`` when nothing is significant.
 - the peak-sensor map: every sensor's r at the layer's peak time (the argmax of r(t)), rounded
   to 4 decimals (``detail["sensor_map"]``), and the best sensor there (``detail["peak_sensor"]``).
+
+With ``similarity="rsa"`` or ``"cka"``, r(t) is instead the layer's representational similarity
+with the sensors at time t (:mod:`brainbench.plugins.metrics.similarity`, default options of that
+metric, no noise ceiling); T_max follows the same rule, and the per-sensor outputs (onset,
+sensor map) are None, since no per-sensor value exists.
 
 Temporal score = Pearson r between dℓ and T_max over the layers that have one; p-value by
 permuting T_max across layers (one-sided: deeper-later, ``n_permutations`` draws, seeded).
@@ -41,7 +49,8 @@ import brainbench
 from brainbench.core.contract.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.contract.metric import Metric, Score
-from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding
+from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding, usable_units
+from brainbench.plugins.metrics.similarity_choice import check_similarity, similarity_metric
 
 
 def unit_grid(r: np.ndarray, sensors: np.ndarray, times: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -65,14 +74,37 @@ def unit_grid(r: np.ndarray, sensors: np.ndarray, times: np.ndarray) -> tuple[li
     return sensor_names, time_points, grid
 
 
+PEAKS = ("window", "points", "argmax")
+
+
 def peak_time(curve: np.ndarray, times: np.ndarray, peak: str = "window", threshold: float = 0.95) -> float:
-    """T_max of one layer's curve r(t), shape (n_times,); NaN when the curve never exceeds 0."""
+    """T_max (ms) of one layer's curve r(t).
+
+    Parameters
+    ----------
+    curve, times : arrays of shape (n_times,); ``times`` sorted, ms
+    peak : "window" (mean time of the contiguous run around the maximum with r ≥ threshold · max),
+        "points" (mean time of every point with r ≥ threshold · max) or "argmax"
+
+    Returns
+    -------
+    float, NaN when the curve never exceeds 0. A NaN time point ends the window.
+    """
     if not np.isfinite(curve).any() or np.nanmax(curve) <= 0:
         return math.nan
+    top = int(np.nanargmax(curve))
     if peak == "argmax":
-        return float(times[np.nanargmax(curve)])
-    normalised = curve / np.nanmax(curve)
-    return float(times[normalised >= threshold].mean())
+        return float(times[top])
+    with np.errstate(invalid="ignore"):
+        above = curve / curve[top] >= threshold
+    if peak == "points":
+        return float(times[above].mean())
+    start, stop = top, top + 1
+    while start > 0 and above[start - 1]:
+        start -= 1
+    while stop < len(above) and above[stop]:
+        stop += 1
+    return float(times[start:stop].mean())
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -165,17 +197,19 @@ class Temporal(Metric):
         "onset_test": "fdr",
         "onset_alpha": 0.05,
         "cluster_permutations": 1000,
+        "similarity": "encoding",
         "seed": 0,
     }
 
     def __init__(self, **options: Any):
         super().__init__(**options)
-        if self.options["peak"] not in ("window", "argmax"):
-            raise BrainbenchError(f"metric 'temporal' option peak must be 'window' or 'argmax', "
+        if self.options["peak"] not in PEAKS:
+            raise BrainbenchError(f"metric 'temporal' option peak must be one of {', '.join(PEAKS)}, "
                                   f"got {self.options['peak']!r}")
         if self.options["onset_test"] not in ("fdr", "cluster"):
             raise BrainbenchError(f"metric 'temporal' option onset_test must be 'fdr' or 'cluster', "
                                   f"got {self.options['onset_test']!r}")
+        check_similarity(self.name, self.options["similarity"])
         threshold = self.options["threshold"]
         if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0 < threshold <= 1:
             raise BrainbenchError(f"metric 'temporal' option threshold must be in (0, 1], "
@@ -191,16 +225,26 @@ class Temporal(Metric):
         if len(features) < 3:
             raise BrainbenchError(f"metric 'temporal' needs at least 3 layers to correlate depth with peak time, "
                                   f"got {len(features)}")
-        per_layer, keep = self._encoding().unit_scores(features, responses)
-        times = responses.units["time"][keep]
-        sensors = responses.units.get("sensor", np.arange(responses.n_units).astype(str))[keep]
-        layers = list(per_layer)
+        layers = list(features)
         depth = np.arange(len(layers)) / (len(layers) - 1)
         detail: dict[str, Any] = {"layers": layers, "depth": dict(zip(layers, depth.tolist())), "t_max": {},
                                   "peak_r": {}, "onset": {}, "peak_sensor": {}, "sensor_map": {}, "r_time": {}}
-        for layer in layers:
-            names, time_points, grid = unit_grid(per_layer[layer], sensors, times)
-            self._describe_layer(detail, layer, names, time_points, grid)
+        if self.options["similarity"] == "encoding":
+            per_layer, keep = self._encoding().unit_scores(features, responses)
+            times = responses.units["time"][keep]
+            sensors = responses.units.get("sensor", np.arange(responses.n_units).astype(str))[keep]
+            for layer in layers:
+                names, time_points, grid = unit_grid(per_layer[layer], sensors, times)
+                self._describe_layer(detail, layer, names, time_points, grid)
+        else:
+            _, table = similarity_metric(self.options["similarity"]).similarities(features, responses)
+            keys = sorted(table, key=float)
+            time_points = np.array([float(k) for k in keys])
+            keep = usable_units(responses.data)
+            for layer in layers:
+                self._describe_curve(detail, layer, time_points, np.array([table[k][layer] for k in keys]))
+                detail["onset"][layer] = None
+        detail["similarity"] = self.options["similarity"]
         detail["times"] = time_points.tolist()
         t_max = np.array([np.nan if detail["t_max"][l] is None else detail["t_max"][l] for l in layers])
         valid = np.isfinite(t_max)
@@ -219,16 +263,21 @@ class Temporal(Metric):
             warnings.simplefilter("ignore", RuntimeWarning)  # a time point without any usable sensor
             curve = np.nanmean(grid, axis=0)
         o = self.options
-        detail["r_time"][layer] = [_none_if_nan(v) for v in curve]
-        detail["t_max"][layer] = _none_if_nan(peak_time(curve, times, o["peak"], float(o["threshold"])))
+        self._describe_curve(detail, layer, times, curve)
         finite = np.isfinite(curve).any()
-        detail["peak_r"][layer] = _none_if_nan(np.nanmax(curve)) if finite else None
         detail["onset"][layer] = onset_time(grid, times, o["onset_test"], float(o["onset_alpha"]),
                                             int(o["cluster_permutations"]), int(o["seed"]))
         if finite:
             at_peak = grid[:, int(np.nanargmax(curve))]
             detail["sensor_map"][layer] = {s: _none_if_nan(round(float(v), 4)) for s, v in zip(sensors, at_peak)}
             detail["peak_sensor"][layer] = sensors[int(np.nanargmax(at_peak))] if np.isfinite(at_peak).any() else None
+
+    def _describe_curve(self, detail: dict, layer: str, times: np.ndarray, curve: np.ndarray) -> None:
+        """Fill one layer's curve r(t), T_max and peak r into ``detail``."""
+        o = self.options
+        detail["r_time"][layer] = [_none_if_nan(v) for v in curve]
+        detail["t_max"][layer] = _none_if_nan(peak_time(curve, times, o["peak"], float(o["threshold"])))
+        detail["peak_r"][layer] = _none_if_nan(np.nanmax(curve)) if np.isfinite(curve).any() else None
 
     def aggregate(self, scores: dict[str, Score]) -> Score:
         """Mean ± SEM of the subjects' temporal scores; T_max, onsets and r(t) averaged per layer."""
