@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from .core.commands import authoring, catalog, grid, results, run, trajectory
+from .core.commands import authoring, catalog, features, grid, results, run, trajectory
 from .core.commands.common import BenchGroup
 from .core.commands.flags import data_root_options
 from .leaderboard.commands import leaderboard
@@ -27,7 +27,7 @@ def main():
 
 
 for _command in (*catalog.COMMANDS, run.run, authoring.new, authoring.check, data_root_options(grid.grid),
-                 leaderboard, trajectory.trajectory, trajectory.analyze, results.results):
+                 leaderboard, trajectory.trajectory, trajectory.analyze, results.results, features.features):
     main.add_command(_command)
 
 if __name__ == "__main__":  # python -m brainbench.cli
