@@ -29,5 +29,16 @@ __all__ = [
     "Responses",
     "Metric",
     "Score",
+    "score",
+    "results",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    # the notebook API (brainbench/api.py), loaded on first use
+    if name in ("score", "results"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'brainbench' has no attribute {name!r}")

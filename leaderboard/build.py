@@ -145,7 +145,9 @@ def _model_plots(board: Leaderboard, model: str, out: Path) -> list[Plot]:
 
     def add(draw, name: str, caption: str, group: str, *args, **kwargs) -> None:
         path = f"{folder}/{name}.svg"
-        if draw(*args, out / path, caption, **kwargs):
+        figure = draw(*args, caption, **kwargs)
+        if figure is not None:
+            plots.save(figure, out / path)
             made.append(Plot(path, caption, group))
 
     curves = board.curves(model)
@@ -175,7 +177,7 @@ def _model_plots(board: Leaderboard, model: str, out: Path) -> list[Plot]:
                     group, d["regions"], d.get("layers", []), pearson=r)
             if isinstance(d.get("r_time"), dict) and isinstance(d.get("times"), list):
                 add(plots.layer_time, f"{stem}--layer-time", f"{who}: {b.metric} r per layer and time on {b.dataset}",
-                    group, d["r_time"], d["times"])
+                    group, d["r_time"], d["times"], t_max=d.get("t_max") if isinstance(d.get("t_max"), dict) else None)
     return made
 
 
