@@ -225,7 +225,7 @@ from .core.contrib_commands import check as _check_command, new as _new_command 
 from .core.grid_command import grid as _grid_command  # noqa: E402
 from .core.results_commands import results  # noqa: E402
 from .core.trajectory_commands import analyze as _analyze_group, trajectory as _trajectory_group  # noqa: E402
-from .leaderboard.commands import leaderboard as _leaderboard_group  # noqa: E402
+from .leaderboard.commands import leaderboard as _leaderboard_group, report as _report_command  # noqa: E402
 
 main.add_command(_new_command)
 main.add_command(_check_command)
@@ -234,6 +234,7 @@ main.add_command(_leaderboard_group)
 main.add_command(_trajectory_group)
 main.add_command(_analyze_group)
 main.add_command(results)
+main.add_command(_report_command)
 
 if __name__ == "__main__":  # python -m brainbench.cli
     sys.exit(main())

@@ -176,6 +176,8 @@ def cortical_map(values: Mapping[str, float], label: str, title: str = "", *, cm
                                     axes=ax, figure=figure, colorbar=False, cmap=cmap, vmin=low, vmax=high,
                                     symmetric_cbar=False)
         ax.set_title(f"left, {view}", fontsize=8, y=0.92)
+        for surface in ax.collections:  # 20,000 triangles: an image inside an SVG, not 7 MB of paths
+            surface.set_rasterized(True)
     bar = figure.add_axes((0.86, 0.2, 0.018, 0.6))
     figure.colorbar(ScalarMappable(Normalize(low, high), cmap=cmap), cax=bar, label=label)
     figure.suptitle(title, fontsize=10)

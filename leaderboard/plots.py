@@ -140,8 +140,12 @@ def layer_time(r_time: Mapping[str, Sequence], times: Sequence[float], title: st
 
 
 def training_curves(curves: Mapping[str, Sequence[tuple[int, float]]], half_times: Mapping[str, float | None],
-                    title: str = ""):
-    """Score against training step, one line per benchmark, half-times marked by dashed lines."""
+                    title: str = "", log: bool = False):
+    """Score against training step, one line per benchmark, half-times marked by dashed lines.
+
+    ``log`` draws the steps on a symmetric-log axis (linear below the first step after 0), as
+    half-times are interpolated in log-step.
+    """
     curves = {k: v for k, v in curves.items() if len(v) >= 2}
     if not curves:
         return None
@@ -156,7 +160,10 @@ def training_curves(curves: Mapping[str, Sequence[tuple[int, float]]], half_time
             ax.axvline(t, color=color, linestyle="--", linewidth=1)
             ax.annotate(f"t½ = {t:,.0f}", (t, max(scores)), fontsize=7, color=color, xytext=(3, -10),
                         textcoords="offset points")
-    ax.set_xlabel("training step")
+    positive = [s for points in curves.values() for s, _ in points if s > 0]
+    if log and positive:
+        ax.set_xscale("symlog", linthresh=min(positive))
+    ax.set_xlabel("training step" + (" (log scale)" if log and positive else ""))
     ax.set_ylabel("score")
     ax.legend(fontsize=8)
     ax.set_title(_short(title, 70), fontsize=10)
