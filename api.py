@@ -142,3 +142,31 @@ def results(db: str | None = None, *, detail: str | None = None, model: str | No
     with ResultStore(config.db_path) as store:
         rows = store.query(model=model, checkpoint=checkpoint or at, dataset=dataset, metric=metric, subject=subject)
     return frame(rows, detail)
+
+
+def use_plugin(plugin: Any, name: str | None = None) -> None:
+    """Register a plugin defined in this session (a module, class or object with ``@brainbench.hookimpl``s).
+
+    What an installed package's entry point does, for code written in a notebook cell: its models,
+    datasets and metrics are available to :func:`score` at once. Registering a name again replaces
+    the earlier registration.
+
+    Raises
+    ------
+    BrainbenchError
+        ``plugin`` implements no brainbench hook.
+    """
+    from .core.errors import BrainbenchError
+    from .core.plugins import get_plugin_manager
+    from .core.registry import reset_registry
+
+    manager = get_plugin_manager()
+    name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+    hooks = ("register_models", "register_datasets", "register_metrics")
+    if not any(callable(getattr(plugin, hook, None)) for hook in hooks):
+        raise BrainbenchError(f"{name!r} implements none of {', '.join(hooks)}; decorate them with "
+                              "@brainbench.hookimpl")
+    if manager.has_plugin(name):
+        manager.unregister(name=name)
+    manager.register(plugin, name=name)
+    reset_registry()
