@@ -46,6 +46,8 @@ def documented_columns() -> dict:
         if heading:
             current = heading.group(2)
             out[current] = []
+        elif line.startswith("## "):
+            current = "done"  # the tables end with their section
         elif current in out and line.startswith("| `"):
             out[current].append(re.match(r"^\| `(\w+)`", line).group(1))
     return out
