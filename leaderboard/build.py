@@ -225,7 +225,7 @@ def _cortex_plots(board: Leaderboard, model: str, out: Path, folder: str) -> lis
 
 
 def _region_data(board: Leaderboard) -> dict:
-    """``data/regions.json``: per fMRI benchmark with regions, model@checkpoint → region → value (the compare page)."""
+    """``data/regions.js``: per benchmark with regions, model@checkpoint → region → value (the compare page)."""
     out = {}
     for b in board.benchmarks:
         per_entry = {}

@@ -250,15 +250,17 @@ def _maps_figure(name, values, draw, missing) -> dict:
     return stats
 
 
-def _text(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+def _text(value: float | None, digits: int = 2, none: str = "—") -> str:
+    return none if value is None else f"{value:.{digits}f}"
 
 
 def _numbers(rows: Sequence[ResultRow], regional: Sequence[ResultRow], stats: dict) -> list[tuple[str, str, str]]:
     """The rows of table 7: quantity, this run's value(s), the paper's."""
+    shown = _shown_checkpoints(rows)
+
     def listing(metric: str) -> str:
         found = [f"{_text(finite(r.score), 3)} ({r.dataset}, {r.checkpoint})" for r in rows
-                 if r.metric == metric and finite(r.score) is not None]
+                 if r.metric == metric and r.checkpoint in shown and finite(r.score) is not None]
         return "; ".join(found) or "not computed"
 
     out = [("encoding (mean r)", listing("encoding"), PAPER["encoding"]),
@@ -268,10 +270,10 @@ def _numbers(rows: Sequence[ResultRow], regional: Sequence[ResultRow], stats: di
     order = " → ".join(f"{_base(r)} {r.score:.1f} % ({r.dataset})" for r in sorted(halftimes, key=lambda r: r.score))
     out.append(("half-time order", order or "not computed", PAPER["order"]))
     distance = next((finite(r.detail.get("distance_correlation", {}).get("pearson_r")) for r in regional), None)
-    out.append(("half-time vs distance from V1 (r)", _text(distance), PAPER["distance"]))
+    out.append(("half-time vs distance from V1 (r)", _text(distance, none="not computed"), PAPER["distance"]))
     window = next((finite((r.detail.get("time_correlation") or {}).get("pearson_r")) for r in rows
                    if r.metric == "halftime" and isinstance(r.detail.get("time_correlation"), dict)), None)
-    out.append(("half-time vs MEG window time (r)", _text(window), PAPER["window"]))
+    out.append(("half-time vs MEG window time (r)", _text(window, none="not computed"), PAPER["window"]))
     for name, (paper, note) in PAPER_MAPS.items():
         s = stats.get(name, {})
         mine = "not computed" if not s else f"{_text(finite(s.get('r')))} (spin p = {_text(finite(s.get('p_value')), 3)}, " \
