@@ -165,8 +165,10 @@ def cortical_map(values: Mapping[str, float], label: str, title: str = "", *, cm
     finite = data[np.isfinite(data)]
     low = float(finite.min()) if vmin is None else vmin
     high = float(finite.max()) if vmax is None else vmax
-    if high <= low:
-        high = low + (abs(low) or 1.0) * 1e-3
+    if high <= low:  # one value (or all equal): a scale from 0, so the bar does not magnify rounding
+        low, high = min(0.0, low), max(0.0, high)
+        if high <= low:
+            low, high = low - 1.0, high + 1.0
     mesh, sulcal = _surface()
     figure = Figure(figsize=(3.3 * len(views) + 0.9, 3.4))
     width = 0.84 / len(views)
