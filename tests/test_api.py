@@ -126,6 +126,10 @@ def test_bad_input_is_one_sentence(tmp_path):
         brainbench.results(db=str(tmp_path / "none.db"))
     with pytest.raises(BrainbenchError, match="score\\(\\) has no option 'folds'"):
         brainbench.score(TINY_MODEL, folds=3)
+    from brainbench.api import use_plugin
+
+    with pytest.raises(BrainbenchError, match="'nothing' implements none of register_models"):
+        use_plugin(object(), name="nothing")
 
 
 def _row(metric: str, subject: str, detail: dict, options: dict | None = None) -> ResultRow:
