@@ -34,6 +34,9 @@ _EXPORTS = {
     "Score": ".core.contract.metric",
     "BrainbenchError": ".core.errors",
     "MissingDataError": ".core.errors",
+    # the notebook API (docs/notebook-api.md)
+    "score": ".api",
+    "results": ".api",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

@@ -12,7 +12,7 @@ import click
 from .core.commands import authoring, catalog, features, grid, results, run, trajectory
 from .core.commands.common import BenchGroup
 from .core.commands.flags import data_root_options
-from .leaderboard.commands import leaderboard
+from .leaderboard.commands import leaderboard, report
 
 
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,7 +27,8 @@ def main():
 
 
 for _command in (*catalog.COMMANDS, run.run, authoring.new, authoring.check, data_root_options(grid.grid),
-                 leaderboard, trajectory.trajectory, trajectory.analyze, results.results, features.features):
+                 leaderboard, trajectory.trajectory, trajectory.analyze, results.results, features.features,
+                 report):
     main.add_command(_command)
 
 if __name__ == "__main__":  # python -m brainbench.cli

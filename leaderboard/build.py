@@ -8,11 +8,11 @@ so it works from ``file://`` and from any static host.
 
 Layout of ``out/``::
 
-    index.html  benchmarks.html  downloads.html
+    index.html  benchmarks.html  downloads.html  compare.html
     models/<model>.html  benchmarks/<dataset>--<metric>.html  provenance/<dataset>--<metric>.html
     plots/<model>/<benchmark>--<checkpoint>--<kind>.svg
-    data/results.{csv,json}  data/leaderboard.{csv,json}
-    static/style.css  static/leaderboard.js
+    data/results.{csv,json}  data/leaderboard.{csv,json}  data/regions.js (the compare page's values)
+    static/style.css  static/leaderboard.js  static/compare.js
 
 A benchmark past version 1 has ``--v<N>`` after its name. Every score links to its section
 of its benchmark's provenance page (who produced it, versions, machine, data fingerprints).
@@ -33,7 +33,7 @@ from brainbench.core.errors import BrainbenchError
 from brainbench.core.store.formatting import render
 from brainbench.core.store.results import json_safe
 
-from . import plots
+from . import citations, plots
 from .data import Leaderboard, anchor, build_leaderboard, finite, half_time, half_time_metrics, slug, step_of
 from .sources import collect_rows
 
@@ -145,7 +145,9 @@ def _model_plots(board: Leaderboard, model: str, out: Path) -> list[Plot]:
 
     def add(draw, name: str, caption: str, group: str, *args, **kwargs) -> None:
         path = f"{folder}/{name}.svg"
-        if draw(*args, out / path, caption, **kwargs):
+        figure = draw(*args, caption, **kwargs)
+        if figure is not None:
+            plots.save(figure, out / path)
             made.append(Plot(path, caption, group))
 
     curves = board.curves(model)
@@ -177,8 +179,70 @@ def _model_plots(board: Leaderboard, model: str, out: Path) -> list[Plot]:
                     group, d["regions"], d.get("layers", []), pearson=r)
             if isinstance(d.get("r_time"), dict) and isinstance(d.get("times"), list):
                 add(plots.layer_time, f"{stem}--layer-time", f"{who}: {b.metric} r per layer and time on {b.dataset}",
-                    group, d["r_time"], d["times"])
+                    group, d["r_time"], d["times"], t_max=d.get("t_max") if isinstance(d.get("t_max"), dict) else None)
+    made += _cortex_plots(board, model, out, folder)
     return made
+
+
+def _region_half_times(board: Leaderboard, model: str, bench) -> dict[str, float | None]:
+    """Region → half-time (steps) of ``model``'s per-region scores over its ``step-N`` checkpoints."""
+    regions: dict[str, list[tuple[int, float]]] = {}
+    for e in board.entries_of(model):
+        row = e.cells[bench.slug].row
+        if step_of(e.checkpoint) is None or row is None or not isinstance(row.detail.get("per_region"), dict):
+            continue
+        for region, value in row.detail["per_region"].items():
+            if finite(value) is not None:
+                regions.setdefault(region, []).append((step_of(e.checkpoint), value))
+    return {region: half_time(points) for region, points in regions.items()}
+
+
+def _cortex_plots(board: Leaderboard, model: str, out: Path, folder: str) -> list[Plot]:
+    """The cortical map of encoding r (the last plotted checkpoint with regions), and of half-time with steps."""
+    from . import cortex
+
+    made = []
+    for b in board.benchmarks:
+        if b.metric != "encoding":
+            continue
+        entries = [e for e in _plotted_entries(board, model)
+                   if e.cells[b.slug].row is not None and isinstance(e.cells[b.slug].row.detail.get("per_region"), dict)]
+        if entries:
+            entry = entries[-1]
+            caption = f"{model}@{entry.checkpoint}: encoding r per Glasser region on the cortex, {b.dataset}"
+            figure = cortex.cortical_map(entry.cells[b.slug].row.detail["per_region"], "encoding r", caption)
+            if figure is not None:
+                path = f"{folder}/{b.slug}--cortex.svg"
+                plots.save(figure, out / path)
+                made.append(Plot(path, caption, "cortex"))
+        half = {k: v for k, v in _region_half_times(board, model, b).items() if v is not None}
+        if half:
+            caption = f"{model}: half-time (steps) of encoding r per Glasser region, {b.dataset}"
+            figure = cortex.cortical_map(half, "half-time (training steps)", caption, cmap="magma_r")
+            if figure is not None:
+                path = f"{folder}/{b.slug}--cortex-half-time.svg"
+                plots.save(figure, out / path)
+                made.append(Plot(path, caption, "cortex"))
+    return made
+
+
+def _region_data(board: Leaderboard) -> dict:
+    """``data/regions.js``: per benchmark with regions, model@checkpoint → region → value (the compare page)."""
+    out = {}
+    for b in board.benchmarks:
+        per_entry = {}
+        for e in board.entries:
+            row = e.cells[b.slug].row
+            table = row.detail.get("per_region") if row is not None else None
+            if table is None and row is not None and isinstance(row.detail.get("regions"), dict):
+                table = {k: v.get("depth") for k, v in row.detail["regions"].items() if isinstance(v, dict)}
+            if isinstance(table, dict) and table:
+                per_entry[f"{e.model}@{e.checkpoint}"] = {k: finite(v) for k, v in table.items()}
+        if per_entry:
+            quantity = "encoding r" if b.metric == "encoding" else "best-layer depth" if b.metric == "spatial" \
+                else f"{b.metric} per region"
+            out[b.slug] = {"title": b.title, "quantity": quantity, "values": per_entry}
+    return out
 
 
 def _grouped(made: list[Plot]) -> list[tuple[str, list[Plot]]]:
@@ -273,6 +337,12 @@ def build_site(sources: str | Path | Sequence[str | Path], out: str | Path, *,
          half_columns=half_columns)
     page("benchmarks.html", "benchmarks.html")
     page("downloads.html", "downloads.html")
+    regions = _region_data(board)
+    page("compare.html", "compare.html", entries=board.entries, region_benchmarks=regions)
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    # a script file, not fetched JSON: file:// pages may not fetch(); read by static/compare.js
+    (out / "data" / "regions.js").write_text(
+        "window.BRAINBENCH_REGIONS = " + json.dumps(json_safe(regions), allow_nan=False).replace("</", "<\\/") + ";\n")
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "brainbench", "font.size": 9}):
         for model in board.models:
             made = _model_plots(board, model, out)
@@ -288,7 +358,11 @@ def build_site(sources: str | Path | Sequence[str | Path], out: str | Path, *,
         for row in b.rows:
             rank += finite(row.score) is not None
             ranking.append((row, cells[(row.model, row.checkpoint)], rank if finite(row.score) is not None else "—"))
-        page("benchmark.html", f"benchmarks/{b.slug}.html", bench=b, ranking=ranking)
+        specs = registry.specs
+        page("benchmark.html", f"benchmarks/{b.slug}.html", bench=b, ranking=ranking,
+             bibtex=citations.bibtex(b.dataset, b.metric,
+                                     specs["datasets"][b.dataset].metadata if b.dataset in specs["datasets"] else None,
+                                     specs["metrics"][b.metric].metadata if b.metric in specs["metrics"] else None))
         page("provenance.html", b.provenance_page, bench=b,
              entries=[(row, board.subject_rows(row)) for row in [*b.rows, *b.other_rows]])
     shutil.copytree(HERE / "static", out / "static")

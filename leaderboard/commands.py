@@ -106,5 +106,35 @@ def serve(out, db, port, rebuild, title, sources):
         server.server_close()
 
 
+@click.command()
+@click.option("--model", "-m", "models", multiple=True, required=True, metavar="NAME[@CHECKPOINT]",
+              help="Model to report on (repeatable); NAME alone takes every stored checkpoint.")
+@click.option("--out", "-o", default="report", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for index.html and the figures (PNG and SVG).")
+@click.option("--db", default=None, help="Results database (default: <home>/results.db).")
+def report(models, out, db):
+    """Draw the paper's figures for what is stored, as PNG and SVG, and one HTML page.
+
+    Encoding r per region on the cortex, best layer vs distance from V1, MEG layer × time with
+    T_max, scores along training with half-times, per-region half-time on the cortex and against
+    distance and cortical maps, and a table of this run's numbers beside the paper's. What cannot
+    be drawn for lack of rows is listed with the command that would compute it.
+
+    \b
+    Example:
+        bench report -m dinov3-small@init --out report/
+        bench report -m tiny-dino -m dinov3-small@init --out report/
+    """
+    from .report import write_report
+
+    written = write_report(models, out, Config(db=db).db_path)
+    for model in written.models:
+        drawn = sorted({f.number for f in model.figures})
+        click.echo(f"{model.model}: figures {', '.join(map(str, drawn)) or 'none'} drawn"
+                   + (f"; not drawn: {', '.join(str(m.number) for m in model.missing)} (see the page)"
+                      if model.missing else ""))
+    click.echo(f"wrote {len(written.files)} figure files and {written.out / 'index.html'}")
+
+
 if __name__ == "__main__":  # python -m brainbench.leaderboard.commands
     leaderboard()

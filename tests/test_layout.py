@@ -29,7 +29,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "core.compute": (*GROUND,),
     "core.contract": (*GROUND, "core.compute.stats"),
     "core.registry": (*GROUND, "core.contract"),
-    "core.store": (*GROUND, "", "core.config", "core.contract", "core.registry"),
+    "core.store": (*GROUND, "", "core.config", "core.contract", "core.registry",
+                   "core.compute.cortical"),  # tidy tables name Glasser parcels
     "core.pipeline": (*GROUND, "", "core.config", "core.compute", "core.contract", "core.registry", "core.store"),
     "core.grid": (*GROUND, "", "core.config", "core.contract", "core.registry", "core.store", "core.pipeline"),
     "core.authoring": (*GROUND, "", "core.contract", "core.registry", "core.pipeline.activations"),
@@ -40,6 +41,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                       "core.pipeline", "core.grid", "core.authoring", "core.commands.common", "core.commands.flags",
                       "plugins.models.training", "plugins.models.features"),
     "cli": ("core.commands", "leaderboard.commands"),
+    # the notebook API: what `bench run` and `bench results` do, as functions returning DataFrames
+    "api": (*GROUND, "", "core.config", "core.compute", "core.contract", "core.registry", "core.store",
+            "core.pipeline", "core.commands.run"),
     "": (*GROUND, "core", "core.contract"),
     "plugins": (*GROUND, "", "core.config", "core.compute", "core.contract", "plugins"),
     # the one exception: synthetic data plant their truth in a reference model's activations
@@ -49,6 +53,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "plugins.models.features": (*GROUND, "", "core.config", "core.compute", "core.contract", "plugins",
                                 "core.registry"),
     "leaderboard": (*GROUND, "", "core.config", "core.contract.checkpoints", "core.registry", "core.store",
+                    "core.compute.cortical",
                     "core.commands.common", "leaderboard"),
 }
 

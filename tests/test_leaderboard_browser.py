@@ -147,3 +147,71 @@ def test_the_site_needs_no_server_and_no_network(browser, site, tmp_path):
     assert opened.locator("table.ranking tbody tr").count() >= 4
     context.close()
     assert requests and all(url.startswith("file://") for url in requests)
+
+
+def test_a_model_page_shows_its_cortical_maps(page, tmp_path):
+    page.goto(page.url.replace("index.html", "models/dinov3-tiny.html"))
+    maps = page.locator("figure.plot img[src*='--cortex']")
+    assert maps.count() == 2  # encoding r, and half-time over the step-N checkpoints
+    loaded = page.eval_on_selector_all("figure.plot img[src*='--cortex']",
+                                       "imgs => imgs.map(i => i.complete && i.naturalWidth > 300)")
+    assert all(loaded), loaded
+    assert "Glasser region on the cortex" in page.locator("figure.plot figcaption").all_inner_texts()[-2]
+    page.screenshot(path=str(tmp_path / "cortex.png"), full_page=True)
+
+
+def test_the_compare_page_scatters_two_models_region_by_region(page, tmp_path):
+    page.goto(page.url.replace("index.html", "models/dinov3-tiny.html"))
+    page.locator("a.compare").click()
+    page.wait_for_load_state("load")
+    assert page.locator("#compare-a").input_value() == "dinov3-tiny@step-10000"
+    page.select_option("#compare-b", "dinov3-tiny@step-1000")
+    points = page.locator("#scatter circle.region")
+    assert points.count() == 12  # the synthetic regions, all scored by both
+    # step-1000 rows are the final rows × 0.2, so every point lies on y = 0.2 x, below the diagonal
+    ratios = page.eval_on_selector_all("#compare-table tbody tr", """rows => rows.map(r =>
+        Number(r.cells[2].textContent) / Number(r.cells[1].textContent))""")
+    assert len(ratios) == 12 and all(abs(r - 0.2) < 1e-3 for r in ratios)
+    shared = page.evaluate("location.href")
+    assert "bench=" in shared and "b=dinov3-tiny%40step-1000" in shared
+    page.goto("about:blank")
+    page.goto(shared)  # a shared address opens the same comparison
+    assert page.locator("#compare-b").input_value() == "dinov3-tiny@step-1000"
+    assert page.locator("#scatter circle.region").count() == 12
+    page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+
+
+def test_the_table_view_lives_in_the_address(page):
+    header = page.locator("#leaderboard thead tr.columns th").nth(7)
+    header.locator("button.sort").click()
+    header.locator("button.sort").click()  # ascending
+    page.select_option("#filter-family", "dinov3")
+    page.fill("#search", "tiny")
+    shared = page.evaluate("location.href")
+    assert "sort=7" in shared and "dir=ascending" in shared and "family=dinov3" in shared and "q=tiny" in shared
+    expected = visible_rows(page)
+    page.goto("about:blank")
+    page.goto(shared)
+    assert page.locator("#leaderboard thead tr.columns th").nth(7).get_attribute("aria-sort") == "ascending"
+    assert page.locator("#filter-family").input_value() == "dinov3" and page.locator("#search").input_value() == "tiny"
+    assert visible_rows(page) == expected
+
+
+def test_the_ceiled_toggle_divides_by_the_noise_ceiling(page):
+    cells = "#leaderboard tbody tr[data-model='dinov3-tiny'] td.score[data-ceiled]"
+    before = page.eval_on_selector_all(cells, "cs => cs.map(c => [Number(c.dataset.value), Number(c.dataset.ceiled)])")
+    assert before and all(ceiled > raw > 0 for raw, ceiled in before)  # a ceiling below 1 raises the score
+    page.check("#ceiled")
+    after = page.eval_on_selector_all(cells, "cs => cs.map(c => [Number(c.dataset.value), c.querySelector('.value').textContent])")
+    assert [v for v, _ in after] == [c for _, c in before] and all(t.endswith("(ceiled)") for _, t in after)
+    assert "ceiled=1" in page.evaluate("location.href")
+    page.uncheck("#ceiled")
+    assert page.eval_on_selector_all(cells, "cs => cs.map(c => Number(c.dataset.value))") == [r for r, _ in before]
+
+
+def test_every_benchmark_page_gives_bibtex(page):
+    page.locator("nav a", has_text="Benchmarks").click()
+    page.locator("ul.benchmarks a").first.click()
+    bibtex = page.locator("pre.bibtex").inner_text()
+    assert "@inproceedings{raugel2026disentangling" in bibtex and "@misc{synthetic" in bibtex
+    assert bibtex.count("{") == bibtex.count("}")

@@ -36,21 +36,25 @@ def _plural(n: int, word: str) -> str:
 @click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(FORMATS))
 @click.option("--db", default=None, help="Results database (default: <home>/results.db).")
 @click.option("--failed", is_flag=True, help="List the grid jobs that failed, with their errors, instead of scores.")
+@click.option("--detail", default=None, type=click.Choice(["layers", "regions", "times", "halftimes"]),
+              help="One row per layer, region, MEG time point or half-time target instead of per score "
+                   "(columns: docs/notebook-api.md).")
 @click.pass_context
-def results(ctx, model, checkpoint, dataset, metric, subject, fmt, db, failed):
+def results(ctx, model, checkpoint, dataset, metric, subject, fmt, db, failed, detail):
     """Query stored scores, and export them as JSON or CSV; exchange portable result files.
 
     \b
     Examples:
         bench results --subject all
         bench results --model 'dinov3-*' --format csv > scores.csv
+        bench results --detail regions --format csv > regions.csv
         bench results --failed
         bench results export --out results/my-lab/ --contributor 'Ada Lovelace'
         bench results validate results/
         bench results import results/
     """
     if ctx.invoked_subcommand is not None:
-        if any((model, checkpoint, dataset, metric, subject, db, failed)) or fmt != "table":
+        if any((model, checkpoint, dataset, metric, subject, db, failed, detail)) or fmt != "table":
             raise click.UsageError(f"give options after the subcommand: `bench results {ctx.invoked_subcommand} "
                                    "--help` lists them")
         return
@@ -65,6 +69,11 @@ def results(ctx, model, checkpoint, dataset, metric, subject, fmt, db, failed):
         raise BrainbenchError(f"no results database at {config.db_path} yet; run `bench run` first")
     with ResultStore(config.db_path) as store:
         rows = store.query(model=model, checkpoint=checkpoint, dataset=dataset, metric=metric, subject=subject)
+    if detail:
+        from ..store.tables import render_detail
+
+        click.echo(render_detail(rows, detail, fmt))
+        return
     click.echo(render(rows, fmt))
 
 

@@ -1,6 +1,7 @@
 // The main table: sort by a column, filter by family / size / training data / checkpoint, search
-// by name, and rank by the sorted column. Plain JavaScript, no dependency, works from file://.
-// Text from the page is only ever read and written with textContent, never as HTML.
+// by name, and rank by the sorted column; show ceiled scores. Plain JavaScript, no dependency, works
+// from file://. The view (sort, direction, filters, search, ceiled) is kept in the address after #,
+// so it can be shared. Text from the page is only ever read and written with textContent, never as HTML.
 (function () {
   "use strict";
   var table = document.getElementById("leaderboard");
@@ -11,6 +12,8 @@
   var search = document.getElementById("search");
   var filters = Array.prototype.slice.call(document.querySelectorAll("select[data-filter]"));
   var count = document.getElementById("count");
+  var ceiled = document.getElementById("ceiled");
+  var restoring = true;
   var sortIndex = -1;
   var sortDirection = "descending";
 
@@ -60,6 +63,31 @@
     headers.forEach(function (header) { header.removeAttribute("aria-sort"); });
     headers[index].setAttribute("aria-sort", direction);
     rerank();
+    remember();
+  }
+
+  function remember() {
+    if (restoring) { return; }
+    var params = new URLSearchParams();
+    if (sortIndex >= 0) { params.set("sort", String(sortIndex)); params.set("dir", sortDirection); }
+    filters.forEach(function (select) {
+      if (select.value) { params.set(select.getAttribute("data-filter"), select.value); }
+    });
+    if (search && search.value) { params.set("q", search.value); }
+    if (ceiled && ceiled.checked) { params.set("ceiled", "1"); }
+    try { history.replaceState(null, "", "#" + params.toString()); } catch (e) { window.location.hash = params.toString(); }
+  }
+
+  function showCeiled(on) {
+    Array.prototype.forEach.call(body.querySelectorAll("td.score[data-ceiled]"), function (cell) {
+      if (!cell.hasAttribute("data-raw")) { cell.setAttribute("data-raw", cell.getAttribute("data-value")); }
+      var shown = on ? cell.getAttribute("data-ceiled") : cell.getAttribute("data-raw");
+      cell.setAttribute("data-value", shown);
+      var number = cell.querySelector(".value");
+      if (number) { number.textContent = Number(shown).toFixed(4) + (on ? " (ceiled)" : ""); }
+      Array.prototype.forEach.call(cell.querySelectorAll(".err"), function (err) { err.hidden = on; });
+    });
+    if (sortIndex >= 0) { sortBy(sortIndex, sortDirection); } else { remember(); }
   }
 
   function applyFilters() {
@@ -72,6 +100,7 @@
       row.hidden = !show;
     });
     rerank();
+    remember();
   }
 
   headers.forEach(function (header, index) {
@@ -87,5 +116,22 @@
   });
   filters.forEach(function (select) { select.addEventListener("change", applyFilters); });
   if (search) { search.addEventListener("input", applyFilters); }
+  if (ceiled) { ceiled.addEventListener("change", function () { showCeiled(ceiled.checked); }); }
+
+  // restore a shared view: #sort=5&dir=ascending&family=dinov3&q=small&ceiled=1
+  var wanted = new URLSearchParams(window.location.hash.slice(1));
+  filters.forEach(function (select) {
+    var value = wanted.get(select.getAttribute("data-filter"));
+    if (value !== null && Array.prototype.some.call(select.options, function (o) { return o.value === value; })) {
+      select.value = value;
+    }
+  });
+  if (search && wanted.get("q") !== null) { search.value = wanted.get("q"); }
+  if (ceiled && wanted.get("ceiled") === "1") { ceiled.checked = true; showCeiled(true); }
+  var index = Number(wanted.get("sort"));
+  if (wanted.get("sort") !== null && index >= 0 && index < headers.length && headers[index].querySelector("button.sort")) {
+    sortBy(index, wanted.get("dir") === "ascending" ? "ascending" : "descending");
+  }
   applyFilters();
+  restoring = false;
 }());

@@ -183,6 +183,9 @@ class Encoding(Metric):
             ceiling = float(np.nanmean(responses.noise_ceiling[keep]))
             detail["noise_ceiling"] = ceiling
             detail["ceiled_score"] = value / ceiling if ceiling > 0 else None
+            if "region" in responses.units:
+                detail["per_region_noise_ceiling"] = group_means(responses.noise_ceiling[keep],
+                                                                 responses.units["region"][keep])
         return Score(value=value, error=sem(r), n_units=int(keep.sum()), detail=detail)
 
     def _group_tables(self, label: str, labels: np.ndarray, r: np.ndarray, per_layer: dict[str, np.ndarray],
@@ -201,8 +204,26 @@ class Encoding(Metric):
                 f"per_{label}_own_layer": own, f"{label}_layers": chosen}
 
     def aggregate(self, scores: dict[str, Score]) -> Score:
-        """Mean ± SEM across subjects; flat tables and the per-region (time) × layer tables averaged."""
-        return average_layer_tables(super().aggregate(scores), scores)
+        """Mean ± SEM across subjects, the per-region (time) × layer tables averaged, with the chosen
+        layer, noise ceiling and ceiled score of the aggregate.
+
+        ``layer``: the layer most subjects chose (ties: the higher mean r across subjects), and
+        ``subject_layers`` every subject's; ``noise_ceiling``: the subjects' mean ceiling;
+        ``ceiled_score``: the mean of the subjects' ceiled scores (absent without a ceiling).
+        """
+        total = average_layer_tables(super().aggregate(scores), scores)
+        chosen = {subject: s.detail.get("layer") for subject, s in scores.items()}
+        per_layer = total.detail.get("per_layer", {})
+        votes = [layer for layer in chosen.values() if isinstance(layer, str)]
+        if votes:
+            total.detail["layer"] = max(dict.fromkeys(votes), key=lambda l: (votes.count(l), per_layer.get(l, -np.inf)))
+            total.detail["subject_layers"] = chosen
+        for key in ("noise_ceiling", "ceiled_score"):
+            values = [s.detail.get(key) for s in scores.values()]
+            values = [v for v in values if isinstance(v, (int, float)) and np.isfinite(v)]
+            if values:
+                total.detail[key] = float(np.mean(values))
+        return total
 
     def permutation_p_values(self, X: np.ndarray, responses: Responses, keep: np.ndarray, r: np.ndarray) -> dict:
         """Permutation p-values of the overall and per-group mean r at one layer (see the module docstring)."""
