@@ -25,6 +25,15 @@ def test_loo_errors_are_scikit_learns_leave_one_out_errors_at_the_chosen_alpha()
         np.testing.assert_allclose(result.errors[f], expected, rtol=1e-7)
 
 
+def test_the_torch_backend_reports_the_same_errors():
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(30, 40)), rng.normal(size=(30, 5))
+    for rule in ("loo", "gcv"):
+        numpy_errors = cv_predict(X, Y, alphas=ALPHAS, folds=3, alpha_selection=rule, backend="numpy").errors
+        torch_errors = cv_predict(X, Y, alphas=ALPHAS, folds=3, alpha_selection=rule, backend="torch").errors
+        np.testing.assert_allclose(torch_errors, numpy_errors, rtol=1e-9)
+
+
 @pytest.mark.parametrize("rule", ["gcv", "kfold"])
 def test_other_criteria_report_the_minimum_of_their_own_scores(rule):
     rng = np.random.default_rng(1)

@@ -113,19 +113,19 @@ def test_generated_dataset_reads_files_and_reports_missing_ones(generated, tmp_p
 
 
 def test_new_command_lists_files_and_next_steps(tmp_path):
-    result = CliRunner().invoke(new_command, ["metric", "rsa", "--dir", str(tmp_path)])
+    result = CliRunner().invoke(new_command, ["metric", "cca", "--dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == f"created {tmp_path}/brainbench-rsa/"
-    assert "  brainbench_rsa/plugin.py" in lines
-    assert f"  pip install -e {tmp_path}/brainbench-rsa" in lines
-    assert "  bench check rsa" in lines
+    assert lines[0] == f"created {tmp_path}/brainbench-cca/"
+    assert "  brainbench_cca/plugin.py" in lines
+    assert f"  pip install -e {tmp_path}/brainbench-cca" in lines
+    assert "  bench check cca" in lines
 
-    again = CliRunner().invoke(new_command, ["metric", "rsa", "--dir", str(tmp_path)])
+    again = CliRunner().invoke(new_command, ["metric", "cca", "--dir", str(tmp_path)])
     assert again.exit_code == 1
-    assert again.output == (f"Error: {tmp_path}/brainbench-rsa already exists and is not empty; choose another "
+    assert again.output == (f"Error: {tmp_path}/brainbench-cca already exists and is not empty; choose another "
                             "name or use --force\n")
-    assert CliRunner().invoke(new_command, ["metric", "rsa", "--dir", str(tmp_path), "--force"]).exit_code == 0
+    assert CliRunner().invoke(new_command, ["metric", "cca", "--dir", str(tmp_path), "--force"]).exit_code == 0
     taken = CliRunner().invoke(new_command, ["model", "dinov3-small", "--dir", str(tmp_path)])
     assert taken.output == ("Error: a model called 'dinov3-small' is already registered (by built-in); choose "
                             "another name\n")

@@ -62,7 +62,7 @@ class NestedSelection:
         self.labels = [] if groups is None else [str(g) for g in dict.fromkeys(groups.tolist())]
         names = None if groups is None else np.asarray(groups).astype(str)
         self.columns = {None: slice(None), **{g: np.flatnonzero(names == g) for g in self.labels}}
-        self.grouped = np.full(Y.shape, np.nan)
+        self.grouped = np.full(Y.shape, np.nan) if self.labels else None
         n_folds = len(splits)
         self.best_error = {key: np.full(n_folds, np.inf) for key in [None, *self.labels]}
         self.chosen: dict = {key: [None] * n_folds for key in [None, *self.labels]}
