@@ -11,7 +11,7 @@ from .core.config import Config, set_flags
 from .core.errors import BrainbenchError
 from .core.formatting import FORMATS, render
 from .core.registry import KINDS, get_registry
-from .core.results import ResultStore
+from .core.store_checks import CheckedStore
 
 DEFAULT_MODEL = "dinov3-small@init"
 DEFAULT_DATASET = "synthetic-fmri"
@@ -33,32 +33,19 @@ def data_root_options(command):
     return command
 
 
-def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
-    """``--set metric.folds=3`` → {"metric": {"folds": 3}}; values are read as JSON when they parse."""
-    out: dict[str, dict] = {"model": {}, "dataset": {}, "metric": {}}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        target, dot, name = key.partition(".")
-        if not sep or not dot or target not in out or not name:
-            raise click.BadParameter(f"{item!r}: use TARGET.OPTION=VALUE with TARGET model, dataset or metric",
-                                     param_hint="--set")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out[target][name] = value
-    return out
-
-
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="brainbench")
-def main():
+@click.option("--debug", is_flag=True, help="On an error, also print the traceback (same as BRAINBENCH_DEBUG=1).")
+def main(debug):
     """brainbench: how brain-like are a vision model's representations?
 
     \b
     Example:
         bench run --model dinov3-small@init --dataset synthetic-fmri --metric encoding
     """
+    from .core.failures import set_debug
+
+    set_debug(debug)
 
 
 @main.command(name="list")
@@ -155,18 +142,21 @@ def run(models, datasets, metrics, subjects, device, pooling, batch_size, precis
     """
     from .core.runner import RunOptions, default_datasets, run as run_all
 
+    from .core.run_checks import check_run
+
     config = Config(db=db, device=device)
-    plugin_options = _parse_sets(sets)
+    echo = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    models = list(models) or [DEFAULT_MODEL]
+    metrics = list(metrics) or [DEFAULT_METRIC]
+    datasets = list(datasets) or default_datasets(metrics) or [DEFAULT_DATASET]
+    # options, storage and flags are checked before any model is built or activation extracted
+    plugin_options = check_run(models, datasets, metrics, sets, config, checkpoints, echo)
     options = RunOptions(subjects=list(subjects) or None, pooling=pooling, device=config.get("device"),
                          batch_size=batch_size, precision=precision, model_options=plugin_options["model"],
                          dataset_options=plugin_options["dataset"], metric_options=plugin_options["metric"],
                          progress=not quiet, checkpoints=checkpoints, force=force)
-    echo = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
-    with ResultStore(config.db_path) as store:
-        metrics = list(metrics) or [DEFAULT_METRIC]
-        datasets = list(datasets) or default_datasets(metrics) or [DEFAULT_DATASET]
-        rows = run_all(models or [DEFAULT_MODEL], datasets, metrics, store=store, config=config, options=options,
-                       echo=echo)
+    with CheckedStore(config.db_path) as store:
+        rows = run_all(models, datasets, metrics, store=store, config=config, options=options, echo=echo)
     echo(f"saved {len(rows)} rows to {config.db_path}")
     click.echo(render(rows, fmt))
 
@@ -192,7 +182,9 @@ def data_check(name, sets):
     if check is None:
         click.echo(f"dataset {name!r} reads no files to check")
         return
-    problems = check(**_parse_sets(tuple(f"dataset.{item}" for item in sets))["dataset"])
+    from .core.options import coerce, parse_sets
+
+    problems = check(**coerce(spec, parse_sets(sets, target="dataset").general["dataset"]))
     if not problems:
         click.echo(f"{name}: all files present and well-formed")
         return

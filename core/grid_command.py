@@ -14,7 +14,9 @@ from .errors import BrainbenchError
 from .executors import JobDone, JobFailed, JobStarted, LocalExecutor, Note, PoolExecutor
 from .formatting import FORMATS, render
 from .grid import GridReport, GridRequest, Plan, parse_sets, plan_grid, run_plan
+from .failures import writable_folder
 from .results import AGGREGATE_SUBJECT, Failure, ResultStore
+from .store_checks import CheckedStore
 
 FAILURE_FIELDS = ("model", "checkpoint", "dataset", "subject", "metric", "attempts", "updated_at", "error")
 
@@ -110,7 +112,7 @@ def failed_results(db: str | None = None, fmt: str = "table", **filters: str | N
     config = Config(db=db)
     if not config.db_path.exists():
         raise BrainbenchError(f"no results database at {config.db_path} yet; run `bench grid` first")
-    with ResultStore(config.db_path) as store:
+    with CheckedStore(config.db_path, write=False) as store:
         return render_failures(store.failures(**filters), fmt)
 
 
@@ -196,7 +198,8 @@ def _grid(models, datasets, metrics, subjects, sets, pooling, batch_size, precis
     device = config.get("device")
     request = GridRequest(models, datasets, metrics, subjects, parse_sets(sets), pooling, batch_size,
                           precision, device, force, not skip_failed, check_memory=executor == "local")
-    with ResultStore(config.db_path) as store:
+    writable_folder(config.home, "brainbench home folder (BRAINBENCH_HOME)")
+    with CheckedStore(config.db_path, write=not dry_run) as store:
         plan = plan_grid(request, store, config)
         if dry_run:
             click.echo(json.dumps(plan.to_json(), indent=2) if fmt == "json" else describe_plan(plan))

@@ -36,6 +36,7 @@ from .benchmarks import current_version
 from .guards import build, expect_responses, expect_score
 from .provenance import scoring_provenance
 from .metric import Score
+from .options import key_options
 from .registry import ModelRef, Spec, get_registry
 from .results import AGGREGATE_SUBJECT, ResultRow, ResultStore, canonical_options
 
@@ -197,6 +198,8 @@ def result_context(model, dataset, metric, activations_key: str, pooling: str, m
         The registry specs of the model, dataset and metric (their plugins' versions are recorded).
     """
     data_hash = dataset.fingerprint()
+    # defaults spelled out or left out make one key (brainbench.core.options.key_options)
+    model_options, dataset_options = key_options(specs[0], model_options), key_options(specs[1], dataset_options)
     return dict(model=model.name, checkpoint=model.checkpoint, dataset=dataset.name, metric=specs[2].name,
                 data_hash=data_hash, activations_key=activations_key,
                 options=row_options(metric, pooling, model_options, dataset_options, precision),

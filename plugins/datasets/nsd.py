@@ -70,6 +70,7 @@ import brainbench
 from brainbench.core.config import Config
 from brainbench.core.data import Dataset, Responses, StimulusSet
 from brainbench.core.errors import BrainbenchError, MissingDataError
+from brainbench.core.options import Bool, Choice, Int, Path as PathOption, Text, Texts
 from brainbench.plugins.datasets.nsd_files import (
     ATLASES, HEMISPHERES, SUBJECT_SESSIONS, SUBJECTS, TRIALS_PER_SESSION, Design, Layout, atlas_labels,
     check_tree, read_design, read_float_volume, read_label_volume, read_session,
@@ -168,6 +169,17 @@ class NSD(Dataset):
     name = "nsd"
     modality = "fmri"
     reference_region = "V1"
+    option_types = {
+        "root": PathOption(help="the NSD tree (default: the nsd_root setting)"),
+        "subjects": Texts(nullable=True, help="default: every subject present"),
+        "regions": Texts(words=("all",), nullable=True, help="default: 16 HCP-MMP1 regions"),
+        "hemispheres": Choice("lh", "rh", "both", default="both"),
+        "sessions": Int(minimum=1, words=("all",), nullable=True, help="first N sessions; default: all"),
+        "betas_format": Choice("auto", "nii", "hdf5", default="auto"),
+        "atlas": Choice(*ATLASES, default="HCP_MMP1"),
+        "space": Text("func1pt8mm"), "betas_version": Text("betas_fithrf_GLMdenoise_RR"),
+        "zscore": Bool(True), "cache": Bool(True),
+    }
 
     def __init__(self, *, root: str | None = None, subjects: str | Sequence[str] | None = None,
                  regions: str | Sequence[str] | None = None, hemispheres: str = "both",

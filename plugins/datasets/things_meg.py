@@ -50,6 +50,7 @@ import brainbench
 from brainbench.core.config import Config
 from brainbench.core.data import Dataset, Responses, StimulusSet
 from brainbench.core.errors import BrainbenchError, MissingDataError
+from brainbench.core.options import Bool, Float, Int, Path as PathOption, Texts
 from brainbench.core.stats import pearson
 
 SUBJECTS = ("P1", "P2", "P3", "P4")
@@ -222,6 +223,9 @@ class ThingsMEG(Dataset):
     #: every option and its default (``root`` / ``images_root`` None: from the configuration)
     defaults = {"root": None, "images_root": None, "trial_types": "exp,test", "decimate": 4, "tmin": -100.0,
                 "tmax": 800.0, "sensors": "all", "zscore": False}
+    option_types = {"root": PathOption(), "images_root": PathOption(), "trial_types": Texts(help="exp, test or both"),
+                    "decimate": Int(minimum=1), "tmin": Float(help="ms"), "tmax": Float(help="ms"),
+                    "sensors": Texts(help="all, lobes or channel-name prefixes"), "zscore": Bool()}
 
     def __init__(self, **options: Any):
         self._setup(**options)

@@ -35,6 +35,7 @@ import brainbench
 from brainbench.core.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.metric import Metric, Score
+from brainbench.core.options import RIDGE_OPTIONS, Path as PathOption, Text
 from brainbench.core.ridge import cv_permutation_null, cv_predict
 from brainbench.core.stats import pearson, sem
 
@@ -75,6 +76,8 @@ class Encoding(Metric):
         "maps_dir": None,
     }
     output_options = ("maps_dir",)
+    option_types = {**RIDGE_OPTIONS, "layer": Text(help="'best' or a layer name"),
+                    "maps_dir": PathOption(help="folder to write per-unit maps to")}
 
     def unit_scores(self, features: dict[str, np.ndarray], responses: Responses) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Per layer, Pearson r of every usable unit; and the usable-unit mask."""

@@ -45,6 +45,7 @@ import brainbench
 from brainbench.core.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.metric import Metric, Score
+from brainbench.core.options import RIDGE_OPTIONS, Choice
 from brainbench.core.stats import sem
 from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding
 
@@ -65,6 +66,8 @@ class Spatial(Metric):
         "alternative": "two-sided",
         "seed": 0,
     }
+
+    option_types = {**RIDGE_OPTIONS, "layer_estimate": Choice(*LAYER_ESTIMATES), "alternative": Choice(*ALTERNATIVES)}
 
     def __init__(self, **options: Any):
         super().__init__(**options)

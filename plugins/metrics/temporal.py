@@ -41,6 +41,7 @@ import brainbench
 from brainbench.core.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.metric import Metric, Score
+from brainbench.core.options import RIDGE_OPTIONS, Choice, Float, Int
 from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding
 
 
@@ -167,6 +168,10 @@ class Temporal(Metric):
         "cluster_permutations": 1000,
         "seed": 0,
     }
+
+    option_types = {**RIDGE_OPTIONS, "peak": Choice("window", "argmax"), "threshold": Float(above=0, maximum=1),
+                    "onset_test": Choice("fdr", "cluster"), "onset_alpha": Float(above=0, below=1),
+                    "cluster_permutations": Int(minimum=0)}
 
     def __init__(self, **options: Any):
         super().__init__(**options)

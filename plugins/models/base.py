@@ -19,11 +19,24 @@ import torch
 
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.model import IMAGENET_MEAN, IMAGENET_STD, MemoryEstimate, VisionModel
+from brainbench.core.options import Choice, Float, Floats, Int, Path
 
 from .weights import WeightSource, find_weights
 
 #: options every built-in model accepts (``--set model.OPTION=VALUE``)
 COMMON_OPTIONS = ("seed", "weights", "weights_dir", "precision", "image_size", "mean", "std")
+#: declared type and range of every built-in model option (see brainbench.core.options)
+OPTION_TYPES = {
+    "seed": Int(0, minimum=0, help="seed of the random initialisation (init)"),
+    "weights": Path(help="an explicit weights file or folder"),
+    "weights_dir": Path(help="root of local weights"),
+    "precision": Choice("fp32", "bf16", "fp16", default="fp32"),
+    "image_size": Int(minimum=16, help="input resolution in pixels"),
+    "mean": Floats(length=3, help="per-channel (R, G, B) normalisation mean"),
+    "std": Floats(length=3, above=0, help="per-channel (R, G, B) normalisation s.d."),
+    "backend": Choice("transformers", "timm", default="transformers"),
+    "layerscale": Float(above=0, nullable=True, help="LayerScale initial value (init)"),
+}
 #: extra working memory allowed over the activation count (allocator slack, temporaries)
 SAFETY = 1.5
 
@@ -237,4 +250,5 @@ def make_factory(cls: type, name: str, default_checkpoint: str = "pretrained", *
         return cls(name, checkpoint or default_checkpoint, **fixed, **options)
 
     build.__doc__ = f"Build {name} (checkpoint default: {default_checkpoint})."
+    build.option_types = {n: OPTION_TYPES[n] for n in cls.OPTIONS if n in OPTION_TYPES}
     return build
