@@ -236,7 +236,13 @@ def plan_grid(request: GridRequest, store: ResultStore, config: Config) -> Plan:
     if request.subjects and not any(chosen for chosen, _ in subjects.values()):
         wanted = ", ".join(split_patterns(request.subjects))
         raise BrainbenchError(f"no selected dataset has a subject matching {wanted}")
-    stimuli = {d: dataset.stimuli.fingerprint() for d, dataset in datasets.items() if d in applicable}
+    stimuli = {}
+    for d in list(applicable):  # a dataset whose stimuli cannot be read is reported and skipped like any
+        fingerprint = _build("dataset", d, datasets[d].stimuli.fingerprint, unavailable)
+        if fingerprint is None:
+            del applicable[d]
+        else:
+            stimuli[d] = fingerprint
     order = sorted(applicable, key=lambda d: (list(dict.fromkeys(stimuli.values())).index(stimuli[d]), d))
     stored_keys = set() if request.force else store.keys()
     failed_keys = set() if request.retry_failed else {f.key for f in store.failures()}

@@ -50,6 +50,7 @@ import brainbench
 from brainbench.core.config import Config
 from brainbench.core.data import Dataset, Responses, StimulusSet
 from brainbench.core.errors import BrainbenchError, MissingDataError
+from brainbench.core.failures import file_error
 from brainbench.core.options import Bool, Float, Int, Path as PathOption, Texts
 from brainbench.core.stats import pearson
 
@@ -106,8 +107,12 @@ class ThingsImages(StimulusSet):
 
         out = []
         for i in indices:
-            with Image.open(self.paths[i]) as image:
-                out.append(np.array(image.convert("RGB"), dtype=np.uint8))
+            try:
+                with Image.open(self.paths[i]) as image:
+                    out.append(np.array(image.convert("RGB"), dtype=np.uint8))
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+                raise file_error(self.paths[i], "THINGS image", exc, "it is damaged or not an image; restore it "
+                                 "from images_THINGS.zip (https://osf.io/jum2f/)") from None
         return out
 
     @cached_property

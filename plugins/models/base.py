@@ -73,13 +73,22 @@ def quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
+def _first(names: Sequence[str], n: int = 3) -> str:
+    """``a, b, c`` (and how many more) for a message."""
+    names = sorted(names)
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
 def check_loading_info(info: dict, where: Any, name: str, ignore: Sequence[str] = ()) -> None:
-    """Refuse weights that left tensors of ``name`` uninitialised or did not fit (transformers' load report)."""
+    """Refuse weights that left tensors of ``name`` uninitialised, did not fit, or held tensors ``name``
+    does not have (extra keys, extra blocks of a deeper checkpoint) — transformers' load report."""
     missing = sorted(k for k in info.get("missing_keys", ()) if not any(k.startswith(i) for i in ignore))
     mismatched = sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", ()))
-    if missing or mismatched:
+    unexpected = sorted(str(k) for k in info.get("unexpected_keys", ()))
+    if missing or mismatched or unexpected:
         what = (f"{len(missing)} tensors missing (e.g. {missing[0]})" if missing
-                else f"{len(mismatched)} tensors of the wrong shape (e.g. {mismatched[0]})")
+                else f"{len(mismatched)} tensors of the wrong shape (e.g. {mismatched[0]})" if mismatched
+                else f"{len(unexpected)} unexpected tensors ({_first(unexpected)})")
         raise BrainbenchError(f"the weights in {where} do not fit {name}: {what}")
 
 
@@ -95,7 +104,7 @@ def load_state(network: torch.nn.Module, state: dict[str, torch.Tensor], where: 
     unexpected = list(result.unexpected_keys)
     if missing or unexpected:
         what = (f"{len(missing)} tensors missing (e.g. {missing[0]})" if missing
-                else f"{len(unexpected)} unexpected tensors (e.g. {unexpected[0]})")
+                else f"{len(unexpected)} unexpected tensors ({_first(unexpected)})")
         raise BrainbenchError(f"the weights in {where} do not fit {name}: {what}")
 
 
