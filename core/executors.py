@@ -214,7 +214,9 @@ def _run_dataset(unit, model_spec, model, task: DatasetTask, shared: dict, devic
         started = time.perf_counter()
         activations = shared.get(task.stimuli)
         if activations is None:
-            activations = extract(model, dataset.stimuli, pooling=unit.pooling, device=device,
+            from .stimuli_checks import checked_stimuli
+
+            activations = extract(model, checked_stimuli(dataset), pooling=unit.pooling, device=device,
                                   batch_size=unit.batch_size, cache_dir=Config().cache_dir, progress=progress,
                                   precision=unit.precision)
             shared[task.stimuli] = activations
@@ -256,6 +258,10 @@ def _run_metric(mtask: MetricTask, metric_and_spec, dataset_and_spec, activation
         started = time.perf_counter()
         try:
             scores[subject] = score_subject(metric, metric_spec, dataset, dataset_spec, activations, subject)
+            from .data_notes import warnings_of
+
+            for line in warnings_of(scores[subject].detail):
+                yield Note(f"warning: {job.label}: {line}")
         except Exception as exc:  # noqa: BLE001
             yield from _fail([job], exc, started=False)
             continue

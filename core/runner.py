@@ -31,6 +31,8 @@ from typing import Any, Callable, Iterable
 import brainbench
 from .activations import extract
 from .config import Config
+from .data_notes import warnings_of, with_notes
+from .stimuli_checks import checked_stimuli
 from .errors import BrainbenchError
 from .benchmarks import current_version
 from .guards import build, expect_responses, expect_score
@@ -139,7 +141,7 @@ def run(
 def _score(model, model_spec, dataset, dataset_spec, metrics, subjects, store, config, options, echo):
     """Extract (or read cached) activations and score ``metrics``: metric name → the rows saved."""
     started = time.perf_counter()
-    activations = extract(model, dataset.stimuli, pooling=options.pooling, device=options.device,
+    activations = extract(model, checked_stimuli(dataset), pooling=options.pooling, device=options.device,
                           batch_size=options.batch_size, cache_dir=config.cache_dir,
                           progress=options.progress, precision=options.precision)
     how = "reused cached activations" if activations.from_cache else (
@@ -157,6 +159,9 @@ def _score(model, model_spec, dataset, dataset_spec, metrics, subjects, store, c
         for subject in subjects:
             subject_started = time.perf_counter()
             scores[subject] = score_subject(metric, metric_spec, dataset, dataset_spec, activations, subject)
+            for line in warnings_of(scores[subject].detail):
+                echo(f"warning: {model.name}@{model.checkpoint} × {dataset.name} × {metric_spec.name} × {subject}: "
+                     f"{line}")
             rows.append(_save(store, context, subject, scores[subject], time.perf_counter() - subject_started))
         total = expect_score(metric.aggregate(scores), metric_spec, "aggregate()")
         rows.append(_save(store, context, AGGREGATE_SUBJECT, total, time.perf_counter() - metric_started))
@@ -167,7 +172,7 @@ def score_subject(metric, metric_spec: Spec, dataset, dataset_spec: Spec, activa
     """One subject's score: its responses, the activations of its stimuli, the metric — each checked."""
     responses = expect_responses(dataset.responses(subject), dataset_spec, subject, len(dataset.stimuli))
     features = {layer: values[responses.stimulus_index] for layer, values in activations.layers.items()}
-    return expect_score(metric.score(features, responses, dataset), metric_spec)
+    return with_notes(expect_score(metric.score(features, responses, dataset), metric_spec), responses)
 
 
 def row_options(metric, pooling: str, model_options: dict, dataset_options: dict, precision: str | None = None) -> str:

@@ -328,8 +328,9 @@ class NSD(Dataset):
             self._write_cache(subject, voxels, loaded)
         self.report[subject].update(loaded.report, n_units=len(columns))
         ceiling = None if loaded.ceiling is None else loaded.ceiling[columns]
+        empty = self.report[subject].get("empty_regions") or []
         responses = Responses(subject, loaded.data[:, columns], np.searchsorted(self.stimuli.nsd_ids, loaded.images),
-                              units, ceiling)
+                              units, ceiling, notes={"empty_regions": list(empty)} if empty else {})
         self._last = (subject, responses)
         return responses
 

@@ -436,20 +436,28 @@ class ThingsMEG(Dataset):
         sums = np.zeros((len(plan["stimuli"]), *shape), np.float32)
         halves = np.zeros((int(plan["test_image"].max()) + 1, 2, *shape))
         to_read = np.flatnonzero((plan["row"] >= 0) | (plan["half"] >= 0))
+        n_bad = 0
         for start in range(0, len(to_read), CHUNK):
             idx = to_read[start:start + CHUNK]
             with _quiet_mne():
                 x = epochs.get_data(item=idx, picks=picks, verbose="error")
+            good = np.isfinite(x).all(axis=(1, 2))
+            if not good.all():  # dropped before filtering: one NaN sample would spread through the low-pass
+                n_bad += int((~good).sum())
+                plan["row"][idx[~good]] = plan["half"][idx[~good]] = -1
+                idx, x = idx[good], x[good]
             x = decimate(x, times_ms, self.decimate_factor)[0][..., keep]
             rows, half = plan["row"][idx], plan["half"][idx]
             np.add.at(sums, rows[rows >= 0], x[rows >= 0].astype(np.float32))
             np.add.at(halves, (plan["test_image"][idx][half >= 0], half[half >= 0]), x[half >= 0])
         counts = np.bincount(plan["row"][plan["row"] >= 0], minlength=len(sums))
-        data = _mean_and_scale(sums, counts, self.zscore)
+        seen = counts > 0  # an image all of whose trials were dropped has no response
+        data = _mean_and_scale(sums[seen], counts[seen], self.zscore)
         names, times = np.array(epochs.ch_names)[picks], grid[keep]
-        return Responses(subject, data.reshape(len(data), -1), plan["stimuli"],
+        notes = {"n_dropped_trials": n_bad, "n_dropped_stimuli": int((~seen).sum())} if n_bad else {}
+        return Responses(subject, data.reshape(len(data), -1), plan["stimuli"][seen],
                          units={"sensor": np.repeat(names, len(times)), "time": np.tile(times, len(names))},
-                         noise_ceiling=_ceiling(halves, plan, counts))
+                         noise_ceiling=_ceiling(halves, plan, counts[seen]), notes=notes)
 
     def _data_files(self) -> list[Path]:
         """Every participant's epochs files (split parts included) and metadata table, when present."""

@@ -89,6 +89,12 @@ class Encoding(Metric):
         for layer, X in features.items():
             if X.shape[0] != Y.shape[0]:
                 raise BrainbenchError(f"layer {layer} has {X.shape[0]} stimuli but the responses have {Y.shape[0]}")
+            finite = np.isfinite(X)
+            if not finite.all():  # z-scoring would silently turn these features into zeros
+                bad_units = int((~finite).any(0).sum())
+                raise BrainbenchError(f"layer {layer} has {int((~finite).sum())} non-finite activations (NaN or inf) "
+                                      f"in {bad_units} of {X.shape[1]} features; the model overflowed or is broken "
+                                      "(with --precision fp16/bf16, try fp32)")
             result = cv_predict(zscore(X), Y, alphas=self.options["alphas"], folds=self.options["folds"],
                                 alpha_selection=self.options["alpha_selection"])
             per_layer[layer] = pearson(Y, result.predictions)
@@ -105,6 +111,11 @@ class Encoding(Metric):
         layer = max(means, key=lambda k: -np.inf if np.isnan(means[k]) else means[k])
         r = per_layer[layer]
         detail = {"layer": layer, "per_layer": means, "n_dropped": int((~keep).sum())}
+        if "region" in responses.units:  # a region every unit of which was dropped is said, not just absent
+            kept = set(responses.units["region"][keep].tolist())
+            lost = [str(r) for r in dict.fromkeys(responses.units["region"].tolist()) if r not in kept]
+            if lost:
+                detail["regions_without_usable_units"] = lost
         for label, values in responses.units.items():
             if label in ("region", "time"):
                 detail[f"per_{label}"] = group_means(r, values[keep])

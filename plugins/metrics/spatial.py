@@ -97,6 +97,10 @@ class Spatial(Metric):
         layers = list(per_layer)
         profiles, counts = region_profiles(per_layer, responses.units["region"][keep])
         table, skipped = self._region_table(profiles, counts, positions, dataset, layers)
+        if len(table) < 3 and skipped:  # nothing meaningful remains: refuse rather than store an undefined score
+            reasons = "; ".join(f"{r}: {why}" for r, why in list(skipped.items())[:3])
+            raise BrainbenchError(f"metric 'spatial' has {len(table)} usable regions for {responses.subject} (a "
+                                  f"correlation needs 3); {len(skipped)} were skipped ({reasons})")
         depth = np.array([row["depth"] for row in table.values()])
         distance = np.array([row["distance_mm"] for row in table.values()])
         stats = spatial_correlation(depth, distance, int(self.options["n_permutations"]),
