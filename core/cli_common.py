@@ -21,7 +21,7 @@ class BenchGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the command line never shows a bare traceback
             if debug_enabled():
                 show_traceback(exc)
-            raise click.ClickException(one_sentence(exc)) from None
+            raise click.ClickException(" ".join(one_sentence(exc).split())) from None
 
 
 class BatchSize(click.ParamType):

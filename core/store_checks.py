@@ -23,7 +23,7 @@ LOCK_WAIT_S = 30.0
 
 def store_error(path: Path, exc: BaseException, doing: str = "use") -> BrainbenchError:
     """One sentence for a SQLite error on the results database at ``path``."""
-    message = str(exc).strip() or type(exc).__name__
+    message = " ".join(str(exc).split()) or type(exc).__name__  # quick_check reports span lines
     lower = message.lower()
     if "locked" in lower or "busy" in lower:
         return BrainbenchError(f"results database {path} is locked by another process (waited {LOCK_WAIT_S:g} s); "
