@@ -98,14 +98,25 @@ def info(name, as_json):
     Example:
         bench info dinov3-large
     """
+    from .core.options import declared, describe
+
     spec = get_registry().find(name)
     if as_json:
-        click.echo(json.dumps(spec.to_json(), indent=2))
+        data = spec.to_json()
+        data["option_types"] = {n: {"type": o.kind, "default": o.default, "accepts": o.accepts()}
+                                for n, o in declared(spec).table.items()}
+        click.echo(json.dumps(data, indent=2))
         return
     click.echo(f"{spec.name} ({spec.kind[:-1]}, from {spec.source})")
     click.echo(f"  {spec.description}")
     for key, value in spec.metadata.items():
-        click.echo(f"  {key}: {value}")
+        if key != "options":
+            click.echo(f"  {key}: {value}")
+    lines = describe(spec)
+    if lines:
+        click.echo("  options (--set " + spec.kind[:-1] + ".NAME=VALUE):")
+        for line in lines:
+            click.echo(f"    {line}")
 
 
 @main.command()
@@ -142,6 +153,7 @@ def run(models, datasets, metrics, subjects, device, pooling, batch_size, precis
     """
     from .core.runner import RunOptions, default_datasets, run as run_all
 
+    from .core.options import SetSyntaxError
     from .core.run_checks import check_run
 
     config = Config(db=db, device=device)
@@ -150,7 +162,10 @@ def run(models, datasets, metrics, subjects, device, pooling, batch_size, precis
     metrics = list(metrics) or [DEFAULT_METRIC]
     datasets = list(datasets) or default_datasets(metrics) or [DEFAULT_DATASET]
     # options, storage and flags are checked before any model is built or activation extracted
-    plugin_options = check_run(models, datasets, metrics, sets, config, checkpoints, echo)
+    try:
+        plugin_options = check_run(models, datasets, metrics, sets, config, checkpoints, echo)
+    except SetSyntaxError as exc:
+        raise click.BadParameter(exc.usage, param_hint="--set") from None
     options = RunOptions(subjects=list(subjects) or None, pooling=pooling, device=config.get("device"),
                          batch_size=batch_size, precision=precision, model_options=plugin_options["model"],
                          dataset_options=plugin_options["dataset"], metric_options=plugin_options["metric"],
@@ -182,9 +197,9 @@ def data_check(name, sets):
     if check is None:
         click.echo(f"dataset {name!r} reads no files to check")
         return
-    from .core.options import coerce, parse_sets
+    from .core.options import coerce, parse_plain
 
-    problems = check(**coerce(spec, parse_sets(sets, target="dataset").general["dataset"]))
+    problems = check(**coerce(spec, parse_plain(sets)))
     if not problems:
         click.echo(f"{name}: all files present and well-formed")
         return

@@ -26,20 +26,6 @@ def _one_line_errors(command):
     return wrapper
 
 
-def _parse_options(values: tuple[str, ...]) -> dict:
-    """``("folds=3", "root=/data")`` → ``{"folds": 3, "root": "/data"}``; values are read as JSON when they parse."""
-    options = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r}: use OPTION=VALUE, e.g. n_images=40", param_hint="--set")
-        try:
-            options[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key] = raw
-    return options
-
-
 @click.command()
 @click.argument("kind", type=click.Choice(list(scaffold.KINDS)))
 @click.argument("name")
@@ -92,7 +78,12 @@ def check(names, checkpoint, sets, device, metadata_only, strict, as_json):
         bench check synthetic-fmri --set n_images=40
         bench check encoding
     """
-    options = _parse_options(sets)
+    from .options import SetSyntaxError, parse_plain
+
+    try:
+        options = parse_plain(sets)
+    except SetSyntaxError as exc:
+        raise click.BadParameter(exc.usage, param_hint="--set") from None
     reports = []
     for name in names:
         try:

@@ -204,6 +204,10 @@ def _grid(models, datasets, metrics, subjects, sets, pooling, batch_size, precis
         if dry_run:
             click.echo(json.dumps(plan.to_json(), indent=2) if fmt == "json" else describe_plan(plan))
             return
+        if not plan.units and not plan.stored and plan.unavailable:
+            kind, name, reason = plan.unavailable[0]
+            raise BrainbenchError(f"nothing to run: {kind} {name} cannot be used ({reason})"
+                                  + (f", and {len(plan.unavailable) - 1} more" if len(plan.unavailable) > 1 else ""))
         runner = make_executor(executor, device, workers, ray_address, gpus_per_task, cpus_per_task,
                                progress=not quiet)
         if not quiet:

@@ -40,6 +40,14 @@ class OptionError(BrainbenchError):
     """A plugin option that is unknown, of the wrong type or out of range."""
 
 
+class SetSyntaxError(OptionError):
+    """A ``--set`` item that is not ``TARGET.OPTION=VALUE``; ``usage`` is the sentence without the prefix."""
+
+    def __init__(self, item: str, usage: str):
+        super().__init__(f"invalid --set {item!r}: {usage}")
+        self.usage = f"{item!r}: {usage}"
+
+
 @dataclass(frozen=True)
 class Option:
     """The declared type and range of one plugin option.
@@ -406,16 +414,21 @@ def parse_sets(values: Iterable[str], target: str | None = None) -> PluginOption
         key, sep, raw = item.partition("=")
         if target is not None:
             if not sep or not key.strip():
-                raise OptionError(f"invalid --set {item!r}: use OPTION=VALUE, e.g. n_images=40")
+                raise SetSyntaxError(item, "use OPTION=VALUE, e.g. n_images=40")
             out.general[target][key.strip()] = read_value(raw)
             continue
         name_part, dot, option = key.rpartition(".")
         kind, colon, name = name_part.partition(":")
         if not sep or not dot or not option or kind not in TARGETS or (colon and not name):
-            raise OptionError(f"invalid --set {item!r}: use TARGET.OPTION=VALUE with TARGET model, dataset or "
-                              "metric, or KIND:NAME for one plugin (e.g. metric:spatial.n_permutations=1000)")
+            raise SetSyntaxError(item, "use TARGET.OPTION=VALUE with TARGET model, dataset or metric, or KIND:NAME "
+                                 "for one plugin (e.g. metric:spatial.n_permutations=1000)")
         (out.scoped.setdefault((kind, name), {}) if colon else out.general[kind])[option] = read_value(raw)
     return out
+
+
+def parse_plain(values: Iterable[str]) -> dict[str, Any]:
+    """Bare ``OPTION=VALUE`` items (``bench check NAME --set …``, ``bench data check``), read like ``--set``."""
+    return parse_sets(values, target="model").general["model"]
 
 
 def validate(options: PluginOptions, selected: Mapping[str, list]) -> None:
@@ -434,6 +447,8 @@ def validate(options: PluginOptions, selected: Mapping[str, list]) -> None:
         specs = selected.get(kind, [])
         for option, value in given.items():
             knowing = [s for s in specs if option in declared(s).table or declared(s).open]
+            if len(specs) == 1 and not knowing:
+                raise _unknown(specs[0], option, declared(specs[0]).table)
             if specs and not knowing:
                 names = ", ".join(s.name for s in specs)
                 raise OptionError(f"no selected {kind} ({names}) has option {option!r}" + _hint(option, specs))
