@@ -78,7 +78,7 @@ def check(names, checkpoint, sets, device, metadata_only, strict, as_json):
         bench check synthetic-fmri --set n_images=40
         bench check encoding
     """
-    from .options import SetSyntaxError, parse_plain
+    from .options import SetSyntaxError, coerce, parse_plain
 
     try:
         options = parse_plain(sets)
@@ -87,7 +87,8 @@ def check(names, checkpoint, sets, device, metadata_only, strict, as_json):
     reports = []
     for name in names:
         try:
-            reports.append(conformance.check(name, checkpoint=checkpoint, options=options, run=not metadata_only,
+            checked = coerce(get_registry().find(name.partition("@")[0]), options)  # as bench run reads them
+            reports.append(conformance.check(name, checkpoint=checkpoint, options=checked, run=not metadata_only,
                                              device=device))
         except BrainbenchError as exc:
             errors = get_registry().errors
