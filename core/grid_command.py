@@ -199,7 +199,7 @@ def _grid(models, datasets, metrics, subjects, sets, pooling, batch_size, precis
     request = GridRequest(models, datasets, metrics, subjects, parse_sets(sets), pooling, batch_size,
                           precision, device, force, not skip_failed, check_memory=executor == "local")
     writable_folder(config.home, "brainbench home folder (BRAINBENCH_HOME)")
-    with CheckedStore(config.db_path, write=not dry_run) as store:
+    with CheckedStore(config.db_path) as store:
         plan = plan_grid(request, store, config)
         if dry_run:
             click.echo(json.dumps(plan.to_json(), indent=2) if fmt == "json" else describe_plan(plan))
