@@ -82,9 +82,13 @@ class CheckedStore(ResultStore):
             problem = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
             if problem != "ok":
                 raise sqlite3.DatabaseError(f"database disk image is malformed: {problem}")
-            if write:
-                self.db.execute("BEGIN IMMEDIATE")  # fails now, not after the work, when it cannot be written
-                self.db.execute("ROLLBACK")
+            if write:  # fails now, not after the work, when it cannot be written (read-only, locked)
+                version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    self.db.execute(f"PRAGMA user_version = {int(version)}")  # a write that changes nothing
+                finally:
+                    self.db.execute("ROLLBACK")
         except sqlite3.Error as exc:
             if getattr(self, "db", None) is not None:
                 self.db.close()
