@@ -79,12 +79,16 @@ def _first(names: Sequence[str], n: int = 3) -> str:
     return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
-def check_loading_info(info: dict, where: Any, name: str, ignore: Sequence[str] = ()) -> None:
+def check_loading_info(info: dict, where: Any, name: str, ignore: Sequence[str] = (),
+                       unexpected_ok: bool = False) -> None:
     """Refuse weights that left tensors of ``name`` uninitialised, did not fit, or held tensors ``name``
-    does not have (extra keys, extra blocks of a deeper checkpoint) — transformers' load report."""
+    does not have (extra keys, extra blocks of a deeper checkpoint) — transformers' load report.
+
+    ``unexpected_ok``: the file is a whole released model of which ``name`` is one part (CLIP's vision tower).
+    """
     missing = sorted(k for k in info.get("missing_keys", ()) if not any(k.startswith(i) for i in ignore))
     mismatched = sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", ()))
-    unexpected = sorted(str(k) for k in info.get("unexpected_keys", ()))
+    unexpected = [] if unexpected_ok else sorted(str(k) for k in info.get("unexpected_keys", ()))
     if missing or mismatched or unexpected:
         what = (f"{len(missing)} tensors missing (e.g. {missing[0]})" if missing
                 else f"{len(mismatched)} tensors of the wrong shape (e.g. {mismatched[0]})" if mismatched
