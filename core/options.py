@@ -210,7 +210,7 @@ def Text(default: Any = None, **extra: Any) -> Option:  # noqa: N802
     return Option("text", default, **extra)
 
 
-def Path(default: Any = None, **extra: Any) -> Option:  # noqa: N802
+def PathOption(default: Any = None, **extra: Any) -> Option:  # noqa: N802
     """A file or folder; None: the configured default."""
     return Option("path", default, nullable=True, **extra)
 

@@ -70,7 +70,7 @@ import brainbench
 from brainbench.core.config import Config
 from brainbench.core.data import Dataset, Responses, StimulusSet
 from brainbench.core.errors import BrainbenchError, MissingDataError
-from brainbench.core.options import Bool, Choice, Int, Path as PathOption, Text, Texts
+from brainbench.core.options import Bool, Choice, Int, PathOption, Text, Texts
 from brainbench.plugins.datasets.nsd_files import (
     ATLASES, HEMISPHERES, SUBJECT_SESSIONS, SUBJECTS, TRIALS_PER_SESSION, Design, Layout, atlas_labels,
     check_tree, read_design, read_float_volume, read_label_volume, read_session,

@@ -51,7 +51,7 @@ from brainbench.core.config import Config
 from brainbench.core.data import Dataset, Responses, StimulusSet
 from brainbench.core.errors import BrainbenchError, MissingDataError
 from brainbench.core.failures import file_error
-from brainbench.core.options import Bool, Float, Int, Path as PathOption, Texts
+from brainbench.core.options import Bool, Float, Int, PathOption, Texts
 from brainbench.core.stats import pearson
 
 SUBJECTS = ("P1", "P2", "P3", "P4")

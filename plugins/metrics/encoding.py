@@ -35,7 +35,7 @@ import brainbench
 from brainbench.core.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.metric import Metric, Score
-from brainbench.core.options import RIDGE_OPTIONS, Path as PathOption, Text
+from brainbench.core.options import RIDGE_OPTIONS, PathOption, Text
 from brainbench.core.ridge import cv_permutation_null, cv_predict
 from brainbench.core.stats import pearson, sem
 

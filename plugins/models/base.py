@@ -19,7 +19,7 @@ import torch
 
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.model import IMAGENET_MEAN, IMAGENET_STD, MemoryEstimate, VisionModel
-from brainbench.core.options import Choice, Float, Floats, Int, Path
+from brainbench.core.options import Choice, Float, Floats, Int, PathOption
 
 from .weights import WeightSource, find_weights
 
@@ -28,8 +28,8 @@ COMMON_OPTIONS = ("seed", "weights", "weights_dir", "precision", "image_size", "
 #: declared type and range of every built-in model option (see brainbench.core.options)
 OPTION_TYPES = {
     "seed": Int(0, minimum=0, help="seed of the random initialisation (init)"),
-    "weights": Path(help="an explicit weights file or folder"),
-    "weights_dir": Path(help="root of local weights"),
+    "weights": PathOption(help="an explicit weights file or folder"),
+    "weights_dir": PathOption(help="root of local weights"),
     "precision": Choice("fp32", "bf16", "fp16", default="fp32"),
     "image_size": Int(minimum=16, help="input resolution in pixels"),
     "mean": Floats(length=3, help="per-channel (R, G, B) normalisation mean"),
