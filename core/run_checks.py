@@ -30,7 +30,7 @@ def run_selection(models: Sequence[str], datasets: Sequence[str], metrics: Seque
             "dataset": [registry.dataset(n) for n in datasets], "metric": metric_specs}
 
 
-def flatten(options: PluginOptions, selection: dict[str, list], named: dict[str, list[str]]) -> dict[str, dict]:
+def flatten(options: PluginOptions, named: dict[str, list[str]]) -> dict[str, dict]:
     """One option dict per kind for ``bench run``: general options, plus ``KIND:NAME`` ones of the plugin it runs.
 
     ``named``: kind → the names given on the command line. A ``KIND:NAME`` option must name one of
@@ -70,7 +70,7 @@ def check_run(models: Sequence[str], datasets: Sequence[str], metrics: Sequence[
     selection = run_selection(models, datasets, metrics)
     validate(options, selection)
     named = {"model": [ModelRef.parse(m).name for m in models], "dataset": list(datasets), "metric": list(metrics)}
-    flat = flatten(options, selection, named)
+    flat = flatten(options, named)
     check_checkpoints(models, checkpoints, echo)
     writable_folder(config.home, "brainbench home folder (BRAINBENCH_HOME)")
     return flat
