@@ -339,7 +339,11 @@ class ThingsMEG(Dataset):
         csv = attributes_file(self.root, subject)
         metadata = epochs.metadata
         if csv.is_file():
-            table = pd.read_csv(csv)
+            try:
+                table = pd.read_csv(csv)
+            except (OSError, ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError is a ValueError
+                found.append(file_error(csv, "THINGS-MEG trial table", exc, "download it again from ds004212"))
+                return metadata
             if len(table) != len(epochs):
                 found.append(BrainbenchError(f"{path} has {len(epochs)} epochs but {csv} has {len(table)} rows; "
                                              "the metadata must have one row per epoch"))
