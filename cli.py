@@ -17,13 +17,17 @@ from .leaderboard.commands import leaderboard, report
 
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="brainbench")
-def main():
+@click.option("--debug", is_flag=True, help="On an error, also print the traceback (same as BRAINBENCH_DEBUG=1).")
+def main(debug):
     """brainbench: how brain-like are a vision model's representations?
 
     \b
     Example:
         bench run --model dinov3-small@init --dataset synthetic-fmri --metric encoding
     """
+    from .core.failures import set_debug
+
+    set_debug(debug)
 
 
 for _command in (*catalog.COMMANDS, run.run, authoring.new, authoring.check, data_root_options(grid.grid),

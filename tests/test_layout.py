@@ -18,10 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]  # the repository root is the package
 
 # Part → what it may import (module-path prefixes under `brainbench`; "" is the face, `brainbench`
 # itself). A part may always import itself. Keep in step with README's Layout section.
-GROUND = ("core.errors", "core.files", "core._lazy")
+GROUND = ("core.errors", "core.files", "core._lazy", "core.failures")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "core": ("core._moved",),  # core/__init__.py installs the forwarding of old paths
     "core.errors": (),
+    "core.failures": ("core.errors",),  # a library's error on a user's file → one sentence; --debug
     "core.files": (),
     "core._lazy": (),
     "core._moved": (),
@@ -40,7 +41,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "core.commands": (*GROUND, "", "core.config", "core.compute", "core.contract", "core.registry", "core.store",
                       "core.pipeline", "core.grid", "core.authoring", "core.commands.common", "core.commands.flags",
                       "plugins.models.training", "plugins.models.features"),
-    "cli": ("core.commands", "leaderboard.commands"),
+    "cli": ("core.commands", "leaderboard.commands", "core.failures"),
     # the notebook API: what `bench run` and `bench results` do, as functions returning DataFrames
     "api": (*GROUND, "", "core.config", "core.compute", "core.contract", "core.registry", "core.store",
             "core.pipeline", "core.commands.run"),

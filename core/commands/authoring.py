@@ -26,20 +26,6 @@ def _one_line_errors(command):
     return wrapper
 
 
-def _parse_options(values: tuple[str, ...]) -> dict:
-    """``("folds=3", "root=/data")`` → ``{"folds": 3, "root": "/data"}``; values are read as JSON when they parse."""
-    options = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r}: use OPTION=VALUE, e.g. n_images=40", param_hint="--set")
-        try:
-            options[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key] = raw
-    return options
-
-
 @click.command()
 @click.argument("kind", type=click.Choice(list(scaffold.KINDS)))
 @click.argument("name")
@@ -93,12 +79,17 @@ def check(names, checkpoint, sets, device, metadata_only, strict, as_json):
         bench check encoding
     """
     from ..authoring import conformance
+    from ..contract.options import SetSyntaxError, coerce, parse_plain
 
-    options = _parse_options(sets)
+    try:
+        options = parse_plain(sets)
+    except SetSyntaxError as exc:
+        raise click.BadParameter(exc.usage, param_hint="--set") from None
     reports = []
     for name in names:
         try:
-            reports.append(conformance.check(name, checkpoint=checkpoint, options=options, run=not metadata_only,
+            checked = coerce(get_registry().find(name.partition("@")[0]), options)  # as bench run reads them
+            reports.append(conformance.check(name, checkpoint=checkpoint, options=checked, run=not metadata_only,
                                              device=device))
         except BrainbenchError as exc:
             errors = get_registry().errors

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .flags import _parse_sets, data_root_options
+from .flags import data_root_options
 from ..config import Config
 from ..errors import BrainbenchError
 from ..registry.specs import KINDS, get_registry
@@ -73,14 +73,25 @@ def info(name, as_json, show_layers):
 
         click.echo(layer_listing(name, as_json=as_json))
         return
+    from ..contract.options import declared, describe
+
     spec = get_registry().find(name)
     if as_json:
-        click.echo(json.dumps(spec.to_json(), indent=2))
+        data = spec.to_json()
+        data["option_types"] = {n: {"type": o.kind, "default": o.default, "accepts": o.accepts()}
+                                for n, o in declared(spec).table.items()}
+        click.echo(json.dumps(data, indent=2))
         return
     click.echo(f"{spec.name} ({spec.kind[:-1]}, from {spec.source})")
     click.echo(f"  {spec.description}")
     for key, value in spec.metadata.items():
-        click.echo(f"  {key}: {value}")
+        if key != "options":
+            click.echo(f"  {key}: {value}")
+    lines = describe(spec)
+    if lines:
+        click.echo("  options (--set " + spec.kind[:-1] + ".NAME=VALUE):")
+        for line in lines:
+            click.echo(f"    {line}")
 
 
 @click.group()
@@ -104,7 +115,9 @@ def data_check(name, sets):
     if check is None:
         click.echo(f"dataset {name!r} reads no files to check")
         return
-    problems = check(**_parse_sets(tuple(f"dataset.{item}" for item in sets))["dataset"])
+    from ..contract.options import coerce, parse_plain
+
+    problems = check(**coerce(spec, parse_plain(sets)))
     if not problems:
         click.echo(f"{name}: all files present and well-formed")
         return

@@ -7,13 +7,22 @@ from ..errors import BrainbenchError
 
 
 class BenchGroup(click.Group):
-    """Shows a :class:`BrainbenchError` as one sentence, without a traceback."""
+    """Shows any error as one sentence (``Error: …``, exit 1); the traceback only with ``--debug``.
+
+    See :mod:`brainbench.core.failures`.
+    """
 
     def invoke(self, ctx):
+        from ..failures import debug_enabled, one_sentence, show_traceback
+
         try:
             return super().invoke(ctx)
-        except BrainbenchError as exc:
-            raise click.ClickException(str(exc)) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the command line never shows a bare traceback
+            if debug_enabled():
+                show_traceback(exc)
+            raise click.ClickException(" ".join(one_sentence(exc).split())) from None
 
 
 class BatchSize(click.ParamType):

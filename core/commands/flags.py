@@ -1,7 +1,8 @@
-"""Flags that several ``bench`` commands share: the data-root flags and ``--set TARGET.OPTION=VALUE``."""
-from __future__ import annotations
+"""Flags that several ``bench`` commands share: the data-root flags.
 
-import json
+``--set`` values are parsed in one place, :func:`brainbench.core.contract.options.parse_sets`.
+"""
+from __future__ import annotations
 
 import click
 
@@ -22,19 +23,3 @@ def data_root_options(command):
                                expose_value=False)(command)
     return command
 
-
-def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
-    """``--set metric.folds=3`` → {"metric": {"folds": 3}}; values are read as JSON when they parse."""
-    out: dict[str, dict] = {"model": {}, "dataset": {}, "metric": {}}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        target, dot, name = key.partition(".")
-        if not sep or not dot or target not in out or not name:
-            raise click.BadParameter(f"{item!r}: use TARGET.OPTION=VALUE with TARGET model, dataset or metric",
-                                     param_hint="--set")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out[target][name] = value
-    return out

@@ -13,6 +13,9 @@ from ..config import Config
 from ..errors import BrainbenchError
 from ..store.formatting import FORMATS, render
 from ..store.results import ResultStore
+from ..failures import writable_folder
+from ..store.checks import CheckedStore
+
 
 class _Progress:
     """One overall bar (jobs, with ETA) whose label is the job running now."""
@@ -101,11 +104,16 @@ def _grid(models, datasets, metrics, subjects, sets, pooling, batch_size, precis
     device = config.get("device")
     request = GridRequest(models, datasets, metrics, subjects, parse_sets(sets), pooling, batch_size,
                           precision, device, force, not skip_failed, check_memory=executor == "local")
-    with ResultStore(config.db_path) as store:
+    writable_folder(config.home, "brainbench home folder (BRAINBENCH_HOME)")
+    with CheckedStore(config.db_path) as store:
         plan = plan_grid(request, store, config)
         if dry_run:
             click.echo(json.dumps(plan.to_json(), indent=2) if fmt == "json" else describe_plan(plan))
             return
+        if not plan.units and not plan.stored and plan.unavailable:
+            kind, name, reason = plan.unavailable[0]
+            raise BrainbenchError(f"nothing to run: {kind} {name} cannot be used ({reason})"
+                                  + (f", and {len(plan.unavailable) - 1} more" if len(plan.unavailable) > 1 else ""))
         runner = make_executor(executor, device, workers, ray_address, gpus_per_task, cpus_per_task,
                                progress=not quiet)
         if not quiet:

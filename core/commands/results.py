@@ -20,6 +20,7 @@ from ..config import Config
 from .common import BenchGroup
 from ..errors import BrainbenchError
 from ..store.formatting import FORMATS, render
+from ..store.checks import CheckedStore
 from ..store.results import ResultStore
 
 
@@ -67,7 +68,7 @@ def results(ctx, model, checkpoint, dataset, metric, subject, fmt, db, failed, d
     config = Config(db=db)
     if not config.db_path.exists():
         raise BrainbenchError(f"no results database at {config.db_path} yet; run `bench run` first")
-    with ResultStore(config.db_path) as store:
+    with CheckedStore(config.db_path, write=False) as store:
         rows = store.query(model=model, checkpoint=checkpoint, dataset=dataset, metric=metric, subject=subject)
     if detail:
         from ..store.tables import render_detail
@@ -106,7 +107,7 @@ def export(out, model, checkpoint, dataset, metric, contributor, lab, fingerprin
     config = Config(db=db)
     if not config.db_path.exists():
         raise BrainbenchError(f"no results database at {config.db_path} yet; run `bench run` first")
-    with ResultStore(config.db_path) as store:
+    with CheckedStore(config.db_path, write=False) as store:
         report = export_results(store, out, filters=dict(model=model, checkpoint=checkpoint, dataset=dataset,
                                                          metric=metric),
                                 contributor=contributor, lab=lab, fingerprints=fingerprints)
@@ -140,7 +141,7 @@ def import_(paths, db, replace, any_version):
     from ..store.exchange import import_files
 
     config = Config(db=db)
-    with ResultStore(config.db_path) as store:
+    with CheckedStore(config.db_path) as store:
         report = import_files(store, paths, replace=replace, strict_version=not any_version)
     for line in [*report.rejected, *report.conflicts]:
         click.echo(f"not imported: {line}")

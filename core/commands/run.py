@@ -4,10 +4,10 @@ from __future__ import annotations
 import click
 
 from .common import BATCH_SIZE
-from .flags import _parse_sets, data_root_options
+from .flags import data_root_options
 from ..config import Config
 from ..store.formatting import FORMATS, render
-from ..store.results import ResultStore
+from ..store.checks import CheckedStore
 
 DEFAULT_MODEL = "dinov3-small@init"
 DEFAULT_DATASET = "synthetic-fmri"
@@ -50,19 +50,25 @@ def run(models, datasets, metrics, subjects, device, pooling, batch_size, precis
         bench run -m tiny-dino@all -x halftime      # every checkpoint, then half-times
         bench run -m timm:resnet18@init --layers 'layer*'
     """
+    from ..contract.options import SetSyntaxError
+    from ..pipeline.run_checks import check_run
     from ..pipeline.runner import RunOptions, default_datasets, run as run_all
 
     config = Config(db=db, device=device)
-    plugin_options = _parse_sets(sets)
+    echo = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    models = list(models) or [DEFAULT_MODEL]
+    metrics = list(metrics) or [DEFAULT_METRIC]
+    datasets = list(datasets) or default_datasets(metrics) or [DEFAULT_DATASET]
+    # options, storage and flags are checked before any model is built or activation extracted
+    try:
+        plugin_options = check_run(models, datasets, metrics, sets, config, checkpoints, echo)
+    except SetSyntaxError as exc:
+        raise click.BadParameter(exc.usage, param_hint="--set") from None
     options = RunOptions(subjects=list(subjects) or None, pooling=pooling, device=config.get("device"),
                          batch_size=batch_size, precision=precision, model_options=plugin_options["model"],
                          dataset_options=plugin_options["dataset"], metric_options=plugin_options["metric"],
                          progress=not quiet, checkpoints=checkpoints, force=force, layers=layers)
-    echo = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
-    with ResultStore(config.db_path) as store:
-        metrics = list(metrics) or [DEFAULT_METRIC]
-        datasets = list(datasets) or default_datasets(metrics) or [DEFAULT_DATASET]
-        rows = run_all(models or [DEFAULT_MODEL], datasets, metrics, store=store, config=config, options=options,
-                       echo=echo)
+    with CheckedStore(config.db_path) as store:
+        rows = run_all(models, datasets, metrics, store=store, config=config, options=options, echo=echo)
     echo(f"saved {len(rows)} rows to {config.db_path}")
     click.echo(render(rows, fmt))

@@ -59,6 +59,8 @@ class Responses:
     ``units`` labels each column, e.g. ``{"region": [...]}`` for fMRI voxels or
     ``{"sensor": [...], "time": [...]}`` for MEG sensor × time points; metrics summarise
     per label. ``noise_ceiling`` (n_units,) is the best achievable Pearson r per unit, if known.
+    ``notes`` says what the dataset left out and why (JSON-able, e.g. ``{"empty_regions": ["lh.V3"]}``);
+    it is copied into each score's ``detail`` and printed (:mod:`brainbench.core.contract.data_notes`).
     """
 
     subject: str
@@ -66,6 +68,7 @@ class Responses:
     stimulus_index: np.ndarray
     units: dict[str, np.ndarray] = field(default_factory=dict)
     noise_ceiling: np.ndarray | None = None
+    notes: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.data = np.asarray(self.data)

@@ -26,6 +26,7 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 from ..errors import BrainbenchError
 from ..registry.guards import build
+from ..contract.data_notes import warnings_of
 from ..contract.metric import Score
 from ..store.results import AGGREGATE_SUBJECT, ResultRow
 
@@ -214,7 +215,9 @@ def _run_dataset(unit, model_spec, model, task: DatasetTask, shared: dict, devic
         started = time.perf_counter()
         activations = shared.get(task.stimuli)
         if activations is None:
-            activations = extract(model, dataset.stimuli, pooling=unit.pooling, device=device,
+            from ..pipeline.stimuli_checks import checked_stimuli
+
+            activations = extract(model, checked_stimuli(dataset), pooling=unit.pooling, device=device,
                                   batch_size=unit.batch_size, cache_dir=Config().cache_dir, progress=progress,
                                   precision=unit.precision)
             shared[task.stimuli] = activations
@@ -254,6 +257,8 @@ def _run_metric(mtask: MetricTask, metric_and_spec, dataset_and_spec, activation
         if outcome.state == "started":
             yield JobStarted(job)
         elif outcome.state == "done":
+            for line in warnings_of(outcome.row.detail) if outcome.subject != AGGREGATE_SUBJECT else ():
+                yield Note(f"warning: {job.label}: {line}")
             yield JobDone(job, outcome.row)
         elif isinstance(outcome.error, str):
             yield JobFailed(job, outcome.error)

@@ -33,6 +33,8 @@ from typing import Any, Callable, Sequence
 from ..config import SETTINGS, Config
 from ..errors import BrainbenchError
 from ..registry.guards import build
+from ..contract.options import key_options
+from ..registry.options import validate
 from .executors import DatasetTask, Event, JobDone, JobFailed, JobKey, MetricTask, WorkUnit
 from ..registry.specs import get_registry
 from ..store.results import AGGREGATE_SUBJECT, Failure, ResultRow, ResultStore
@@ -203,11 +205,13 @@ def plan_grid(request: GridRequest, store: ResultStore, config: Config) -> Plan:
 
     registry = get_registry()
     options = request.options
-    for kind, name in options.scoped:
-        registry.get(f"{kind}s", name)  # a typo in KIND:NAME is an error, with a suggestion
+    model_pairs = select_models(request.models, config.path("weights"))
+    # every --set value is checked before anything is built (a typo in KIND:NAME gets a suggestion)
+    validate(options, {"model": list({s.name: s for s, _ in model_pairs}.values()),
+                       "dataset": [registry.dataset(n) for n in select("datasets", request.datasets)],
+                       "metric": [registry.metric(n) for n in select("metrics", request.metrics)]})
     unavailable: list[tuple[str, str, str]] = []
     not_applicable: list[tuple[str, str, str]] = []
-    model_pairs = select_models(request.models, config.path("weights"))
     datasets = {n: d for n in select("datasets", request.datasets) if (d := _build(
         "dataset", n, lambda n=n: build(registry.dataset(n), **options.get("dataset", n)), unavailable)) is not None}
     metrics = {n: m for n in select("metrics", request.metrics) if (m := _build(
@@ -233,7 +237,13 @@ def plan_grid(request: GridRequest, store: ResultStore, config: Config) -> Plan:
     if request.subjects and not any(chosen for chosen, _ in subjects.values()):
         wanted = ", ".join(split_patterns(request.subjects))
         raise BrainbenchError(f"no selected dataset has a subject matching {wanted}")
-    stimuli = {d: dataset.stimuli.fingerprint() for d, dataset in datasets.items() if d in applicable}
+    stimuli = {}
+    for d in list(applicable):  # a dataset whose stimuli cannot be read is reported and skipped like any
+        fingerprint = _build("dataset", d, datasets[d].stimuli.fingerprint, unavailable)
+        if fingerprint is None:
+            del applicable[d]
+        else:
+            stimuli[d] = fingerprint
     order = sorted(applicable, key=lambda d: (list(dict.fromkeys(stimuli.values())).index(stimuli[d]), d))
     stored_keys = set() if request.force else store.keys()
     failed_keys = set() if request.retry_failed else {f.key for f in store.failures()}
@@ -254,7 +264,8 @@ def plan_grid(request: GridRequest, store: ResultStore, config: Config) -> Plan:
             for m in applicable[d]:
                 chosen, complete = subjects[d]
                 job = JobKey(model.name, model.checkpoint, d, "", m, row_options(
-                    metrics[m], request.pooling, model_options, options.get("dataset", d), request.precision))
+                    metrics[m], request.pooling, key_options(spec, model_options),
+                    key_options(registry.dataset(d), options.get("dataset", d)), request.precision))
                 keys = {s: job._replace(subject=s) for s in chosen + [AGGREGATE_SUBJECT] * complete}
                 n_stored += sum(k in stored_keys for k in keys.values())
                 plan.stored += [k for k in keys.values() if k in stored_keys]

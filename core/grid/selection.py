@@ -8,52 +8,17 @@ declares in its ``checkpoints`` metadata, plus every checkpoint found on disk un
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..contract.checkpoints import WEIGHT_SUFFIXES, checkpoint_sort_key
 from ..errors import BrainbenchError
+from ..contract.options import TARGETS, PluginOptions, parse_sets
 from ..registry.specs import ModelRef, get_registry
+from ..contract.checkpoints import WEIGHT_SUFFIXES, checkpoint_sort_key
 
-TARGETS = ("model", "dataset", "metric")
 #: suffixes of weight files under ``<weights>/<model>/`` (the layout the built-in models read)
 _CHECKPOINT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-@dataclass
-class PluginOptions:
-    """``--set`` options: for every plugin of a kind, or for one plugin (``KIND:NAME.OPTION``)."""
-
-    general: dict[str, dict[str, Any]] = field(default_factory=lambda: {t: {} for t in TARGETS})
-    scoped: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-
-    def get(self, kind: str, name: str) -> dict[str, Any]:
-        """The options of plugin ``name`` of ``kind`` (``model``, ``dataset`` or ``metric``)."""
-        return {**self.general[kind], **self.scoped.get((kind, name), {})}
-
-
-def parse_sets(values: Iterable[str]) -> PluginOptions:
-    """Parse ``TARGET.OPTION=VALUE`` items; TARGET is ``model``/``dataset``/``metric`` or ``KIND:NAME``.
-
-    Values are read as JSON when they parse (``3``, ``true``, ``[1, 2]``), else kept as text.
-    """
-    out = PluginOptions()
-    for item in values:
-        key, sep, raw = item.partition("=")
-        target, dot, option = key.rpartition(".")
-        kind, colon, name = target.partition(":")
-        if not sep or not dot or not option or kind not in TARGETS or (colon and not name):
-            raise BrainbenchError(f"invalid --set {item!r}: use TARGET.OPTION=VALUE with TARGET model, dataset or "
-                                  "metric, or KIND:NAME for one plugin (e.g. metric:spatial.permutations=1000)")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        (out.scoped.setdefault((kind, name), {}) if colon else out.general[kind])[option] = value
-    return out
 
 
 def _has_glob(text: str) -> bool:

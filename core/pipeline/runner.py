@@ -30,10 +30,15 @@ from typing import Any, Callable, Iterable
 
 from .activations import extract
 from ..config import Config
+from ..contract.data_notes import warnings_of
+from .stimuli_checks import checked_stimuli
 from ..errors import BrainbenchError
-from ..registry.guards import build
-from ..registry.specs import ModelRef, get_registry
-from ..store.results import ResultRow, ResultStore
+from ..store.benchmarks import current_version
+from ..registry.guards import build, expect_responses, expect_score
+from ..store.provenance import scoring_provenance
+from ..contract.metric import Score
+from ..registry.specs import ModelRef, Spec, get_registry
+from ..store.results import AGGREGATE_SUBJECT, ResultRow, ResultStore, canonical_options
 from .scoring import result_context, score_metric
 from .trajectories import TrajectoryScores, expand_models, is_trajectory_metric, plan_metrics, stored_rows
 
@@ -134,7 +139,7 @@ def run(
 def _score(model, model_spec, dataset, dataset_spec, metrics, subjects, store, config, options, echo):
     """Extract (or read cached) activations and score ``metrics``: metric name → the rows saved."""
     started = time.perf_counter()
-    activations = extract(model, dataset.stimuli, pooling=options.pooling, device=options.device,
+    activations = extract(model, checked_stimuli(dataset), pooling=options.pooling, device=options.device,
                           batch_size=options.batch_size, cache_dir=config.cache_dir,
                           progress=options.progress, precision=options.precision, layers=options.layers)
     how = "reused cached activations" if activations.from_cache else (
@@ -151,6 +156,9 @@ def _score(model, model_spec, dataset, dataset_spec, metrics, subjects, store, c
             if outcome.state == "failed":  # bench run stops at the first error
                 raise outcome.error if isinstance(outcome.error, BaseException) else BrainbenchError(outcome.error)
             if outcome.state == "done":
+                for line in warnings_of(outcome.row.detail) if outcome.subject != AGGREGATE_SUBJECT else ():
+                    echo(f"warning: {model.name}@{model.checkpoint} × {dataset.name} × {metric_spec.name} × "
+                         f"{outcome.subject}: {line}")
                 store.save(outcome.row)
                 rows.append(outcome.row)
     return out

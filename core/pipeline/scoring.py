@@ -16,7 +16,9 @@ from typing import Any, Iterator, Sequence
 import brainbench
 from ..registry.guards import expect_responses, expect_score
 from ..registry.specs import Spec
+from ..contract.data_notes import with_notes
 from ..contract.metric import Score
+from ..contract.options import key_options
 from ..store.benchmarks import current_version
 from ..store.provenance import scoring_provenance
 from ..store.results import AGGREGATE_SUBJECT, ResultRow, canonical_options
@@ -99,7 +101,7 @@ def score_subject(metric, metric_spec: Spec, dataset, dataset_spec: Spec, activa
     """One subject's score: its responses, the activations of its stimuli, the metric — each checked."""
     responses = expect_responses(dataset.responses(subject), dataset_spec, subject, len(dataset.stimuli))
     features = {layer: values[responses.stimulus_index] for layer, values in activations.layers.items()}
-    return expect_score(metric.score(features, responses, dataset), metric_spec)
+    return with_notes(expect_score(metric.score(features, responses, dataset), metric_spec), responses)
 
 
 def row_options(metric, pooling: str, model_options: dict, dataset_options: dict, precision: str | None = None,
@@ -134,6 +136,8 @@ def result_context(model, dataset, metric, activations_key: str, pooling: str, m
         The registry specs of the model, dataset and metric (their plugins' versions are recorded).
     """
     data_hash = dataset.fingerprint()
+    # defaults spelled out or left out make one key (brainbench.core.contract.options.key_options)
+    model_options, dataset_options = key_options(specs[0], model_options), key_options(specs[1], dataset_options)
     return dict(model=model.name, checkpoint=model.checkpoint, dataset=dataset.name, metric=specs[2].name,
                 data_hash=data_hash, activations_key=activations_key,
                 options=row_options(metric, pooling, model_options, dataset_options, precision, layers),

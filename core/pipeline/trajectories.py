@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from .activations import cache_key
-from ..config import weights_root
 from ..errors import BrainbenchError
 from ..registry.guards import build
 from ..contract.metric import Score
+from ..registry.options import key_options_named
 from ..registry.specs import ModelRef, Spec, get_registry
 from ..store.results import AGGREGATE_SUBJECT, ResultRow, ResultStore, canonical_options
-from ..contract.checkpoints import Checkpoint, describe, select, series
+from ..contract.checkpoints import Checkpoint, select, series, describe
+from ..config import weights_root
 from .scoring import row_options, score_row
 
 
@@ -173,7 +174,8 @@ def stored_rows(store: ResultStore, model, dataset, wanted, subjects: list[str],
     data_hash = None
     out = {}
     for spec, metric in wanted:
-        text = row_options(metric, options.pooling, options.model_options, options.dataset_options, options.precision)
+        text = row_options(metric, options.pooling, key_options_named("models", model.name, options.model_options),
+                           key_options_named("datasets", dataset.name, options.dataset_options), options.precision)
         candidates = [r for r in store.query(model=model.name, checkpoint=model.checkpoint, dataset=dataset.name,
                                              metric=spec.name) if r.options == text and r.activations_key == key]
         if not candidates:
@@ -234,7 +236,8 @@ class TrajectoryScores:
         metric_options = metric.row_options(base) if hasattr(metric, "row_options") else {**metric.options,
                                                                                               "base": base}
         options = {"metric": metric_options, "base_metric": base_metric.scoring_options(), "pooling": self.options.pooling,
-                   "model": self.options.model_options, "dataset": self.options.dataset_options}
+                   "model": key_options_named("models", key[0], self.options.model_options),
+                   "dataset": key_options_named("datasets", dataset_name, self.options.dataset_options)}
         if self.options.precision not in (None, "fp32"):
             options["precision"] = self.options.precision
         keys = "|".join(rows[base][-1].activations_key for _, rows in points)

@@ -20,6 +20,7 @@ from ..contract.data import Dataset, Responses
 from ..errors import BrainbenchError
 from ..contract.metric import Metric, Score
 from ..contract.model import VisionModel
+from ..contract.options import coerce
 from .specs import Spec
 
 #: what each kind's factory must return
@@ -43,7 +44,9 @@ def accepted_options(factory) -> list[str]:
 
 
 def build(spec: Spec, *args: Any, **options: Any) -> Any:
-    """Call ``spec``'s factory; an unknown option or a wrong product type is one sentence."""
+    """Call ``spec``'s factory; an unknown option, a value its declaration refuses (see
+    :mod:`brainbench.core.contract.options`) or a wrong product type is one sentence."""
+    options = coerce(spec, options)
     try:
         product = spec.factory(*args, **options)
     except TypeError as exc:

@@ -13,6 +13,7 @@ from typing import Sequence
 
 from ..config import Config
 from ..errors import BrainbenchError
+from .checks import CheckedStore
 from .results import Failure, ResultRow, ResultStore
 
 FORMATS = ("table", "json", "csv")
@@ -104,5 +105,5 @@ def failed_results(db: str | None = None, fmt: str = "table", **filters: str | N
     config = Config(db=db)
     if not config.db_path.exists():
         raise BrainbenchError(f"no results database at {config.db_path} yet; run `bench grid` first")
-    with ResultStore(config.db_path) as store:
+    with CheckedStore(config.db_path, write=False) as store:
         return render_failures(store.failures(**filters), fmt)

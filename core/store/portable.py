@@ -180,6 +180,10 @@ def _finite_float(text: str) -> float:
 def read_document(path: Path, label: str | None = None) -> dict[str, Any]:
     """Parse the result file at ``path`` as strict JSON (no NaN, no infinities); not yet checked."""
     label = label or str(path)
+    from .limits import check_result_file_size
+
+    # refused before parsing: JSON takes ~30× a file's size in memory
+    check_result_file_size(path, label, InvalidResultFile)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

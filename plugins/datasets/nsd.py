@@ -68,11 +68,13 @@ import brainbench
 from brainbench.core.config import Config
 from brainbench.core.contract.data import Dataset, Responses, StimulusSet
 from brainbench.core.errors import BrainbenchError, MissingDataError
+from brainbench.core.contract.options import Bool, Choice, Int, PathOption, Text, Texts
 from brainbench.core.files import atomic_write
 from brainbench.plugins.datasets.nsd_files import (
     ATLASES, HEMISPHERES, SUBJECT_SESSIONS, SUBJECTS, TRIALS_PER_SESSION, Design, Layout, atlas_labels,
     check_tree, read_design, read_float_volume, read_label_volume, read_session,
 )
+from brainbench.plugins.datasets.nsd_integrity import check_stimuli_file, reading
 from brainbench.plugins.datasets.nsd_options import (  # noqa: F401 - DEFAULT_REGIONS is part of the API
     DEFAULT_REGIONS, ROOT_HINT, choice, flag, parse_subjects, positive_int, resolve_regions, resolve_root, split_region,
 )
@@ -106,9 +108,17 @@ class NSDStimuli(StimulusSet):
 
         wanted = self.nsd_ids[np.asarray(indices, dtype=np.int64)]
         unique, inverse = np.unique(wanted, return_inverse=True)  # h5py wants increasing indices
-        with h5py.File(self.path, "r") as f:
-            block = f["imgBrick"][unique.tolist()]
+
+        def read():
+            with h5py.File(self.path, "r") as f:
+                return f["imgBrick"][unique.tolist()]
+
+        block = reading(self.path, read)
         return [block[i] for i in inverse.ravel()]
+
+    def check(self) -> None:
+        """Refuse, in one sentence, a file that cannot give these images (see :mod:`.nsd_integrity`)."""
+        check_stimuli_file(self.path, self.nsd_ids)
 
     def fingerprint(self) -> str:
         """sha256 of the nsdIds, the file size, ``imgBrick``'s shape/dtype and 8 sampled images."""
@@ -117,12 +127,16 @@ class NSDStimuli(StimulusSet):
 
             h = hashlib.sha256(self.nsd_ids.tobytes())
             h.update(str(self.path.stat().st_size).encode())
-            with h5py.File(self.path, "r") as f:
-                brick = f["imgBrick"]
-                h.update(f"{brick.shape} {brick.dtype}".encode())
-                picks = np.unique(np.linspace(0, len(self.nsd_ids) - 1, FINGERPRINT_SAMPLES).round().astype(int))
-                for image in brick[self.nsd_ids[picks].tolist()] if len(self.nsd_ids) else []:
-                    h.update(np.ascontiguousarray(image).data)
+
+            def sample():
+                with h5py.File(self.path, "r") as f:
+                    brick = f["imgBrick"]
+                    h.update(f"{brick.shape} {brick.dtype}".encode())
+                    picks = np.unique(np.linspace(0, len(self.nsd_ids) - 1, FINGERPRINT_SAMPLES).round().astype(int))
+                    for image in brick[self.nsd_ids[picks].tolist()] if len(self.nsd_ids) else []:
+                        h.update(np.ascontiguousarray(image).data)
+
+            reading(self.path, sample)
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 
@@ -167,6 +181,17 @@ class NSD(Dataset):
     name = "nsd"
     modality = "fmri"
     reference_region = "V1"
+    option_types = {
+        "root": PathOption(help="the NSD tree (default: the nsd_root setting)"),
+        "subjects": Texts(nullable=True, help="default: every subject present"),
+        "regions": Texts(words=("all",), nullable=True, help="default: 16 HCP-MMP1 regions"),
+        "hemispheres": Choice("lh", "rh", "both", default="both"),
+        "sessions": Int(minimum=1, words=("all",), nullable=True, help="first N sessions; default: all"),
+        "betas_format": Choice("auto", "nii", "hdf5", default="auto"),
+        "atlas": Choice(*ATLASES, default="HCP_MMP1"),
+        "space": Text("func1pt8mm"), "betas_version": Text("betas_fithrf_GLMdenoise_RR"),
+        "zscore": Bool(True), "cache": Bool(True),
+    }
 
     def __init__(self, *, root: str | None = None, subjects: str | Sequence[str] | None = None,
                  regions: str | Sequence[str] | None = None, hemispheres: str = "both",
@@ -190,6 +215,7 @@ class NSD(Dataset):
             raise self.layout.missing(self.layout.stimuli, "stimuli file")
         ids = np.unique(np.concatenate([self.design.trial_images(s, self.n_sessions(s)) for s in self.subjects]))
         self.stimuli = NSDStimuli(self.layout.stimuli, ids)
+        self.stimuli.check()  # a damaged image file fails here, before any activation is extracted
         self.options = dict(root=str(self.layout.root), subjects=list(self.subjects), regions=list(self.regions),
                             sessions=self.sessions, betas_format=self.betas_format, atlas=atlas, space=space,
                             betas_version=betas_version, zscore=self.zscore)
@@ -301,8 +327,9 @@ class NSD(Dataset):
             self._write_cache(subject, voxels, loaded)
         self.report[subject].update(loaded.report, n_units=len(columns))
         ceiling = None if loaded.ceiling is None else loaded.ceiling[columns]
+        empty = self.report[subject].get("empty_regions") or []
         responses = Responses(subject, loaded.data[:, columns], np.searchsorted(self.stimuli.nsd_ids, loaded.images),
-                              units, ceiling)
+                              units, ceiling, notes={"empty_regions": list(empty)} if empty else {})
         self._last = (subject, responses)
         return responses
 

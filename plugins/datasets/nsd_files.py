@@ -345,22 +345,9 @@ def _check_stimuli(layout: Layout, problems: list[str]) -> int | None:
     if not path.is_file():
         problems.append(str(layout.missing(path, "stimuli file")))
         return None
-    try:
-        import h5py
+    from brainbench.plugins.datasets.nsd_integrity import check_stimuli_file
 
-        with h5py.File(path, "r") as f:
-            if "imgBrick" not in f:
-                problems.append(f"NSD stimuli file {path} has no 'imgBrick' dataset")
-                return None
-            brick = f["imgBrick"]
-            if brick.dtype != np.uint8 or brick.ndim != 4 or brick.shape[3] != 3:
-                problems.append(f"'imgBrick' in {path} is {brick.dtype} {brick.shape}, "
-                                "expected uint8 (73000, 425, 425, 3)")
-                return None
-            return int(brick.shape[0])
-    except Exception as exc:  # noqa: BLE001
-        problems.append(f"NSD stimuli file {path} is not a readable HDF5 file ({exc})")
-        return None
+    return _collect(problems, lambda: check_stimuli_file(path))  # the same checks as the dataset's
 
 
 def _check_design(layout: Layout, n_images: int | None) -> None:

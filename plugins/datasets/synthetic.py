@@ -48,6 +48,7 @@ import brainbench
 from brainbench.core.pipeline.activations import extract
 from brainbench.core.config import Config
 from brainbench.core.contract.data import ArrayStimulusSet, Dataset, Responses
+from brainbench.core.contract.options import Int, Text
 from brainbench.core.registry.specs import ModelRef, get_registry
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "cat", "rocket", "camera", "brick", "grass", "gravel",
@@ -105,6 +106,11 @@ def _readout(basis: np.ndarray, weights: np.ndarray) -> np.ndarray:
 class SyntheticDataset(Dataset):
     """Shared machinery of the two synthetic datasets (see the module docstring)."""
 
+    option_types = {"n_images": Int(minimum=10, help="stimuli (at least 10, for cross-validation)"),
+                    "image_size": Int(minimum=16, help="stimulus side in pixels"),
+                    "reference": Text(help="reference network, NAME@CHECKPOINT"),
+                    "n_subjects": Int(minimum=1), "seed": Int(minimum=0)}
+
     def __init__(self, *, n_images: int = 300, image_size: int = 224, reference: str = "dinov3-small@init",
                  n_subjects: int = 3, seed: int = 0):
         self.options = dict(n_images=n_images, image_size=image_size, reference=reference,
@@ -138,6 +144,7 @@ class SyntheticDataset(Dataset):
 class SyntheticFMRI(SyntheticDataset):
     name = "synthetic-fmri"
     modality = "fmri"
+    option_types = {**SyntheticDataset.option_types, "n_regions": Int(minimum=1), "voxels_per_region": Int(minimum=1)}
 
     def __init__(self, *, n_regions: int = 12, voxels_per_region: int = 40, **options):
         super().__init__(**options)
@@ -189,6 +196,7 @@ class SyntheticFMRI(SyntheticDataset):
 class SyntheticMEG(SyntheticDataset):
     name = "synthetic-meg"
     modality = "meg"
+    option_types = {**SyntheticDataset.option_types, "n_sensors": Int(minimum=1)}
     n_sources = 8
 
     def __init__(self, *, n_sensors: int = 32, **options):

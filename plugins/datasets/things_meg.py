@@ -50,6 +50,8 @@ import brainbench
 from brainbench.core.config import Config
 from brainbench.core.contract.data import Dataset, Responses, StimulusSet
 from brainbench.core.errors import BrainbenchError, MissingDataError
+from brainbench.core.failures import file_error
+from brainbench.core.contract.options import Bool, Float, Int, PathOption, Texts
 from brainbench.core.compute.stats import pearson
 
 SUBJECTS = ("P1", "P2", "P3", "P4")
@@ -105,8 +107,12 @@ class ThingsImages(StimulusSet):
 
         out = []
         for i in indices:
-            with Image.open(self.paths[i]) as image:
-                out.append(np.array(image.convert("RGB"), dtype=np.uint8))
+            try:
+                with Image.open(self.paths[i]) as image:
+                    out.append(np.array(image.convert("RGB"), dtype=np.uint8))
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+                raise file_error(self.paths[i], "THINGS image", exc, "it is damaged or not an image; restore it "
+                                 "from images_THINGS.zip (https://osf.io/jum2f/)") from None
         return out
 
     @cached_property
@@ -222,6 +228,9 @@ class ThingsMEG(Dataset):
     #: every option and its default (``root`` / ``images_root`` None: from the configuration)
     defaults = {"root": None, "images_root": None, "trial_types": "exp,test", "decimate": 4, "tmin": -100.0,
                 "tmax": 800.0, "sensors": "all", "zscore": False}
+    option_types = {"root": PathOption(), "images_root": PathOption(), "trial_types": Texts(help="exp, test or both"),
+                    "decimate": Int(minimum=1), "tmin": Float(help="ms"), "tmax": Float(help="ms"),
+                    "sensors": Texts(help="all, lobes or channel-name prefixes"), "zscore": Bool()}
 
     def __init__(self, **options: Any):
         self._setup(**options)
@@ -330,7 +339,11 @@ class ThingsMEG(Dataset):
         csv = attributes_file(self.root, subject)
         metadata = epochs.metadata
         if csv.is_file():
-            table = pd.read_csv(csv)
+            try:
+                table = pd.read_csv(csv)
+            except (OSError, ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError is a ValueError
+                found.append(file_error(csv, "THINGS-MEG trial table", exc, "download it again from ds004212"))
+                return metadata
             if len(table) != len(epochs):
                 found.append(BrainbenchError(f"{path} has {len(epochs)} epochs but {csv} has {len(table)} rows; "
                                              "the metadata must have one row per epoch"))
@@ -427,20 +440,28 @@ class ThingsMEG(Dataset):
         sums = np.zeros((len(plan["stimuli"]), *shape), np.float32)
         halves = np.zeros((int(plan["test_image"].max()) + 1, 2, *shape))
         to_read = np.flatnonzero((plan["row"] >= 0) | (plan["half"] >= 0))
+        n_bad = 0
         for start in range(0, len(to_read), CHUNK):
             idx = to_read[start:start + CHUNK]
             with _quiet_mne():
                 x = epochs.get_data(item=idx, picks=picks, verbose="error")
+            good = np.isfinite(x).all(axis=(1, 2))
+            if not good.all():  # dropped before filtering: one NaN sample would spread through the low-pass
+                n_bad += int((~good).sum())
+                plan["row"][idx[~good]] = plan["half"][idx[~good]] = -1
+                idx, x = idx[good], x[good]
             x = decimate(x, times_ms, self.decimate_factor)[0][..., keep]
             rows, half = plan["row"][idx], plan["half"][idx]
             np.add.at(sums, rows[rows >= 0], x[rows >= 0].astype(np.float32))
             np.add.at(halves, (plan["test_image"][idx][half >= 0], half[half >= 0]), x[half >= 0])
         counts = np.bincount(plan["row"][plan["row"] >= 0], minlength=len(sums))
-        data = _mean_and_scale(sums, counts, self.zscore)
+        seen = counts > 0  # an image all of whose trials were dropped has no response
+        data = _mean_and_scale(sums[seen], counts[seen], self.zscore)
         names, times = np.array(epochs.ch_names)[picks], grid[keep]
-        return Responses(subject, data.reshape(len(data), -1), plan["stimuli"],
+        notes = {"n_dropped_trials": n_bad, "n_dropped_stimuli": int((~seen).sum())} if n_bad else {}
+        return Responses(subject, data.reshape(len(data), -1), plan["stimuli"][seen],
                          units={"sensor": np.repeat(names, len(times)), "time": np.tile(times, len(names))},
-                         noise_ceiling=_ceiling(halves, plan, counts))
+                         noise_ceiling=_ceiling(halves, plan, counts[seen]), notes=notes)
 
     def _data_files(self) -> list[Path]:
         """Every participant's epochs files (split parts included) and metadata table, when present."""

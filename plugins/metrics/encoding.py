@@ -48,6 +48,7 @@ import brainbench
 from brainbench.core.contract.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.contract.metric import Metric, Score
+from brainbench.core.contract.options import RIDGE_OPTIONS, PathOption, Text
 from brainbench.core.compute.ridge import cv_permutation_null, cv_predict
 from brainbench.core.compute.stats import pearson, sem
 from brainbench.plugins.metrics.layer_selection import (LAYER_SELECTIONS, NestedSelection, average_layer_tables,
@@ -93,6 +94,8 @@ class Encoding(Metric):
         "maps_dir": None,
     }
     output_options = ("maps_dir",)
+    option_types = {**RIDGE_OPTIONS, "layer": Text(help="'best' or a layer name"),
+                    "maps_dir": PathOption(help="folder to write per-unit maps to")}
 
     def __init__(self, **options):
         super().__init__(**options)
@@ -138,6 +141,12 @@ class Encoding(Metric):
         for layer, X in features.items():
             if X.shape[0] != Y.shape[0]:
                 raise BrainbenchError(f"layer {layer} has {X.shape[0]} stimuli but the responses have {Y.shape[0]}")
+            finite = np.isfinite(X)
+            if not finite.all():  # z-scoring would silently turn these features into zeros
+                bad_units = int((~finite).any(0).sum())
+                raise BrainbenchError(f"layer {layer} has {int((~finite).sum())} non-finite activations (NaN or inf) "
+                                      f"in {bad_units} of {X.shape[1]} features; the model overflowed or is broken "
+                                      "(with --precision fp16/bf16, try fp32)")
             result = cv_predict(zscore(X), Y, alphas=self.options["alphas"], folds=self.options["folds"],
                                 alpha_selection=self.options["alpha_selection"])
             per_layer[layer] = pearson(Y, result.predictions)
@@ -167,6 +176,11 @@ class Encoding(Metric):
             r, value = per_layer[layer], means[layer]
             detail["layer"] = layer
         detail.update(per_layer=means, n_dropped=int((~keep).sum()))
+        if "region" in responses.units:  # a region every unit of which was dropped is said, not just absent
+            kept = set(responses.units["region"][keep].tolist())
+            lost = [str(g) for g in dict.fromkeys(responses.units["region"].tolist()) if g not in kept]
+            if lost:
+                detail["regions_without_usable_units"] = lost
         for label, values in responses.units.items():
             if label in GROUP_LABELS:
                 detail.update(self._group_tables(label, values[keep], r, per_layer, nested))

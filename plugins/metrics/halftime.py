@@ -70,8 +70,10 @@ import numpy as np
 import brainbench
 from brainbench.core.contract.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.compute.halftime import bootstrap_half_times, check_method, half_time
+from brainbench.core.compute.halftime import (bootstrap_half_times, check_method, half_time, AXES, BASELINES,
+                                              INTERPOLATIONS)
 from brainbench.core.contract.metric import Metric, Score
+from brainbench.core.contract.options import Choice, Float, Int, Texts
 from brainbench.core.compute.stats import sem
 
 #: the paper's order of half-times, earliest first
@@ -107,6 +109,12 @@ class Halftime(Metric):
         "region_layer": "own",
         "seed": 0,
     }
+    option_types = {"metrics": Texts(help="the base metrics scored at every checkpoint"),
+                    "fraction": Float(above=0, below=1), "axis": Choice(*AXES),
+                    "interpolation": Choice(*INTERPOLATIONS), "baseline": Choice(*BASELINES),
+                    "bootstrap": Int(minimum=0), "resample": Choice(*RESAMPLING), "ci": Float(above=0, below=1),
+                    "n_permutations": Int(minimum=0), "window_ms": Float(above=0), "min_final": Float(minimum=0),
+                    "seed": Int(minimum=0)}
 
     def __init__(self, **options: Any):
         super().__init__(**options)

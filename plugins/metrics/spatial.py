@@ -49,6 +49,7 @@ import brainbench
 from brainbench.core.contract.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.contract.metric import Metric, Score, subjects_used
+from brainbench.core.contract.options import RIDGE_OPTIONS, Choice
 from brainbench.core.compute.stats import sem
 from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding, usable_units
 from brainbench.plugins.metrics.similarity_choice import check_similarity, similarity_metric
@@ -71,6 +72,8 @@ class Spatial(Metric):
         "similarity": "encoding",
         "seed": 0,
     }
+
+    option_types = {**RIDGE_OPTIONS, "layer_estimate": Choice(*LAYER_ESTIMATES), "alternative": Choice(*ALTERNATIVES)}
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -108,6 +111,10 @@ class Spatial(Metric):
                                                               return_counts=True))}
         layers = list(features)
         table, skipped = self._region_table(profiles, counts, positions, dataset, layers)
+        if len(table) < 3 and skipped:  # nothing meaningful remains: refuse rather than store an undefined score
+            reasons = "; ".join(f"{r}: {why}" for r, why in list(skipped.items())[:3])
+            raise BrainbenchError(f"metric 'spatial' has {len(table)} usable regions for {responses.subject} (a "
+                                  f"correlation needs 3); {len(skipped)} were skipped ({reasons})")
         depth = np.array([row["depth"] for row in table.values()])
         distance = np.array([row["distance_mm"] for row in table.values()])
         stats = spatial_correlation(depth, distance, int(self.options["n_permutations"]),

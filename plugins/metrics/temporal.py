@@ -49,6 +49,7 @@ import brainbench
 from brainbench.core.contract.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.contract.metric import Metric, Score
+from brainbench.core.contract.options import RIDGE_OPTIONS, Choice, Float, Int
 from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding, usable_units
 from brainbench.plugins.metrics.similarity_choice import check_similarity, similarity_metric
 
@@ -200,6 +201,10 @@ class Temporal(Metric):
         "similarity": "encoding",
         "seed": 0,
     }
+
+    option_types = {**RIDGE_OPTIONS, "peak": Choice("window", "argmax"), "threshold": Float(above=0, maximum=1),
+                    "onset_test": Choice("fdr", "cluster"), "onset_alpha": Float(above=0, below=1),
+                    "cluster_permutations": Int(minimum=0)}
 
     def __init__(self, **options: Any):
         super().__init__(**options)

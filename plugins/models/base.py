@@ -19,11 +19,24 @@ import torch
 
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.contract.model import IMAGENET_MEAN, IMAGENET_STD, MemoryEstimate, VisionModel
+from brainbench.core.contract.options import Choice, Float, Floats, Int, PathOption
 
 from brainbench.plugins.models.weights import WeightSource, find_weights
 
 #: options every built-in model accepts (``--set model.OPTION=VALUE``)
 COMMON_OPTIONS = ("seed", "weights", "weights_dir", "precision", "image_size", "mean", "std")
+#: declared type and range of every built-in model option (see brainbench.core.contract.options)
+OPTION_TYPES = {
+    "seed": Int(0, minimum=0, help="seed of the random initialisation (init)"),
+    "weights": PathOption(help="an explicit weights file or folder"),
+    "weights_dir": PathOption(help="root of local weights"),
+    "precision": Choice("fp32", "bf16", "fp16", default="fp32"),
+    "image_size": Int(minimum=16, help="input resolution in pixels"),
+    "mean": Floats(length=3, help="per-channel (R, G, B) normalisation mean"),
+    "std": Floats(length=3, above=0, help="per-channel (R, G, B) normalisation s.d."),
+    "backend": Choice("transformers", "timm", default="transformers"),
+    "layerscale": Float(above=0, nullable=True, help="LayerScale initial value (init)"),
+}
 #: extra working memory allowed over the activation count (allocator slack, temporaries)
 SAFETY = 1.5
 
@@ -60,13 +73,26 @@ def quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-def check_loading_info(info: dict, where: Any, name: str, ignore: Sequence[str] = ()) -> None:
-    """Refuse weights that left tensors of ``name`` uninitialised or did not fit (transformers' load report)."""
+def _first(names: Sequence[str], n: int = 3) -> str:
+    """``a, b, c`` (and how many more) for a message."""
+    names = sorted(names)
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def check_loading_info(info: dict, where: Any, name: str, ignore: Sequence[str] = (),
+                       unexpected_ok: bool = False) -> None:
+    """Refuse weights that left tensors of ``name`` uninitialised, did not fit, or held tensors ``name``
+    does not have (extra keys, extra blocks of a deeper checkpoint) — transformers' load report.
+
+    ``unexpected_ok``: the file is a whole released model of which ``name`` is one part (CLIP's vision tower).
+    """
     missing = sorted(k for k in info.get("missing_keys", ()) if not any(k.startswith(i) for i in ignore))
     mismatched = sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", ()))
-    if missing or mismatched:
+    unexpected = [] if unexpected_ok else sorted(str(k) for k in info.get("unexpected_keys", ()))
+    if missing or mismatched or unexpected:
         what = (f"{len(missing)} tensors missing (e.g. {missing[0]})" if missing
-                else f"{len(mismatched)} tensors of the wrong shape (e.g. {mismatched[0]})")
+                else f"{len(mismatched)} tensors of the wrong shape (e.g. {mismatched[0]})" if mismatched
+                else f"{len(unexpected)} unexpected tensors ({_first(unexpected)})")
         raise BrainbenchError(f"the weights in {where} do not fit {name}: {what}")
 
 
@@ -82,7 +108,7 @@ def load_state(network: torch.nn.Module, state: dict[str, torch.Tensor], where: 
     unexpected = list(result.unexpected_keys)
     if missing or unexpected:
         what = (f"{len(missing)} tensors missing (e.g. {missing[0]})" if missing
-                else f"{len(unexpected)} unexpected tensors (e.g. {unexpected[0]})")
+                else f"{len(unexpected)} unexpected tensors ({_first(unexpected)})")
         raise BrainbenchError(f"the weights in {where} do not fit {name}: {what}")
 
 
@@ -237,4 +263,5 @@ def make_factory(cls: type, name: str, default_checkpoint: str = "pretrained", *
         return cls(name, checkpoint or default_checkpoint, **fixed, **options)
 
     build.__doc__ = f"Build {name} (checkpoint default: {default_checkpoint})."
+    build.option_types = {n: OPTION_TYPES[n] for n in cls.OPTIONS if n in OPTION_TYPES}
     return build

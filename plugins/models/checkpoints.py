@@ -201,6 +201,8 @@ def transformers_to_original(state: dict[str, torch.Tensor], config, *, bias_mas
             if new is None:
                 raise BrainbenchError(f"no original name for {key!r}")
             out[prefix + new] = value
+        else:
+            out[key] = value  # not a DINOv3 tensor: kept, so that loading refuses it by name
     for index in range(config.num_hidden_layers):
         attention = f"model.layer.{index}.attention."
         out[f"blocks.{index}.attn.qkv.weight"] = torch.cat(

@@ -30,6 +30,7 @@ import torch
 
 from brainbench.core.config import Config, weights_root  # noqa: F401 - weights_root is used below and by old callers
 from brainbench.core.errors import BrainbenchError, MissingDataError
+from brainbench.core.failures import file_error
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -182,6 +183,16 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     Nested training checkpoints are returned as stored; see
     :func:`brainbench.plugins.models.checkpoints.unwrap`.
     """
+    try:
+        return _read_state_dict(path)
+    except (BrainbenchError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - safetensors, torch.load and zipfile each raise their own
+        raise file_error(path, "weights file", exc, "it is truncated, damaged or not a checkpoint; download or "
+                         "save it again") from None
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
