@@ -222,6 +222,7 @@ def config(as_json):
 
 
 from .core.contrib_commands import check as _check_command, new as _new_command  # noqa: E402
+from .core.fetch_command import fetch as _fetch_group  # noqa: E402
 from .core.grid_command import grid as _grid_command  # noqa: E402
 from .core.results_commands import results  # noqa: E402
 from .core.trajectory_commands import analyze as _analyze_group, trajectory as _trajectory_group  # noqa: E402
@@ -234,6 +235,7 @@ main.add_command(_leaderboard_group)
 main.add_command(_trajectory_group)
 main.add_command(_analyze_group)
 main.add_command(results)
+data.add_command(_fetch_group)
 
 if __name__ == "__main__":  # python -m brainbench.cli
     sys.exit(main())

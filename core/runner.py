@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable
 import brainbench
 from .activations import extract
 from .config import Config
+from .data import require_files
 from .errors import BrainbenchError
 from .benchmarks import current_version
 from .guards import build, expect_responses, expect_score
@@ -108,6 +109,8 @@ def run(
     jobs = expand_models(refs, model_specs, options, needs_series=bool(plan.trajectory))
     built_datasets = {spec.name: build(spec, **options.dataset_options) for spec in dataset_specs}
     applicable = plan.check_datasets(built_datasets, echo)
+    for dataset in built_datasets.values():  # every file a run reads, before the expensive extraction
+        require_files(dataset)
     trajectories = TrajectoryScores(plan, options)
 
     saved: list[ResultRow] = []

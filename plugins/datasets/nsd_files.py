@@ -342,6 +342,8 @@ def _collect(problems: list[str], step) -> object:
 
 def _check_stimuli(layout: Layout, problems: list[str]) -> int | None:
     path = layout.stimuli
+    subset = layout.root / "nsddata_stimuli/stimuli/nsd/nsd_stimuli_subset.hdf5"  # see nsd_stimuli_subset.py
+    path = subset if not path.is_file() and subset.is_file() else path
     if not path.is_file():
         problems.append(str(layout.missing(path, "stimuli file")))
         return None
@@ -393,7 +395,10 @@ def _check_subject(layout: Layout, subject: str, sessions: int | None, betas_for
                 problems.append(f"{path} has shape {volume[0].shape} but the {atlas} volumes are {shape}")
     if layout.ncsnr(subject).is_file() and shape is not None:
         _collect(problems, lambda: read_float_volume(layout.ncsnr(subject), shape))
-    n = SUBJECT_SESSIONS[subject] if sessions is None else min(int(sessions), SUBJECT_SESSIONS[subject])
+    from brainbench.plugins.datasets.nsd_sessions import contiguous, sessions_on_disk, usable_sessions
+
+    n = _collect(problems, lambda: usable_sessions(layout, subject, sessions, betas_format))
+    n = contiguous(sessions_on_disk(layout, subject, betas_format)) if n is None else n
     missing = []
     for session in range(1, n + 1):
         try:
