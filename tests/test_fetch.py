@@ -46,8 +46,8 @@ def nsd_source(server, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def meg_source(server, tmp_path_factory):
-    mini = build_things_meg(tmp_path_factory.mktemp("meg-source"), subjects=("P1", "P2"), n_channels=16,
-                            split_size="1MB")
+    mini = build_things_meg(tmp_path_factory.mktemp("meg-source"), subjects=("P1", "P2"), n_channels=32,
+                            split_size="2MB")
     seed(server, MEG_BUCKET, "us-east-1", mini.root, prefix="ds004212/")
     return mini
 

@@ -54,14 +54,18 @@ def usable_sessions(layout: Layout, subject: str, requested: int | None, betas_f
     number = int(subject[-2:])
     folder = layout.where(layout.betas_dir(subject))
     first_missing = layout.session(subject, n + 1, "nii" if betas_format == "nii" else "hdf5")
-    on_disk = f"sessions {runs(present)} are on disk" if present else "no session is on disk"
+    on_disk = (f"session{'s' * (len(present) > 1)} {runs(present)} {'are' if len(present) > 1 else 'is'} on disk"
+               if present else "no session is on disk")
     if requested is not None:
         wanted = min(requested, total)
         if wanted > n:
             lower = f", or set sessions={n}" if n else ""
-            raise MissingDataError(f"nsd option sessions={requested} asks for sessions 1–{wanted} of {subject} but "
-                                  f"{on_disk} (no {first_missing}); fetch them with `bench data fetch nsd --subjects "
-                                  f"{number} --sessions {n + 1}-{wanted}`{lower}")
+            missing = [s for s in range(1, wanted + 1) if s not in present]
+            plural = len(missing) > 1
+            raise MissingDataError(f"nsd option sessions={requested} needs sessions 1–{wanted} but session"
+                                   f"{'s' * plural} {runs(missing)} of {subject} {'are' if plural else 'is'} missing "
+                                   f"(no {first_missing}; {on_disk}); fetch {'them' if plural else 'it'} with "
+                                   f"`bench data fetch nsd --subjects {number} --sessions {n + 1}-{wanted}`{lower}")
         return wanted
     if n == 0:
         raise MissingDataError(f"NSD beta session 1 of {subject} is missing (no {first_missing}; {on_disk} under "
