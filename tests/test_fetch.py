@@ -234,3 +234,43 @@ def test_things_images_from_a_zip(meg_source, tmp_path):
     broken.write_bytes(archive.read_bytes()[:-200])
     bad = bench("data", "fetch", "things-images", "--zip", broken, "--to", tmp_path / "other")
     assert bad.exit_code != 0 and "broken.zip" in bad.output
+
+
+# ------------------------------------------------------------------ remote image layouts
+@pytest.mark.parametrize("layout", ["contiguous", "gzip", "blocks"])
+def test_images_are_copied_from_every_hdf5_layout(server, layout, tmp_path, monkeypatch):
+    """Contiguous and compressed one-image chunks are copied byte for byte; other chunk shapes through h5py."""
+    from brainbench.core.fetch import Bucket
+    from brainbench.plugins.datasets.nsd_stimuli_subset import ImageFetch, fetched_ids, stimuli_file
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(200, 8, 8, 3), dtype=np.uint8)
+    images[:, :4] = 7  # compressible
+    source = tmp_path / "source"
+    (source / STIMULI).parent.mkdir(parents=True)
+    options = {"contiguous": {}, "gzip": {"chunks": (1, 8, 8, 3), "compression": "gzip", "shuffle": True},
+               "blocks": {"chunks": (10, 8, 8, 3)}}[layout]
+    with h5py.File(source / STIMULI, "w") as f:
+        f.create_dataset("imgBrick", data=images, **options)
+    name = f"nsd-{layout}"
+    seed(server, name, NSD_REGION, source)
+    server.reset()
+    root = tmp_path / "nsd"
+    wanted = np.array([3, 50, 51, 199])
+    fetch = ImageFetch(Bucket(name, NSD_REGION, server.url), root, wanted, workers=2, say=lambda m: None)
+    assert fetch.remote.mode == {"contiguous": "contiguous", "gzip": "chunk", "blocks": "h5py"}[layout]
+    planned = fetch.size
+    received = fetch.run(lambda n: None)
+    assert received == planned
+    if layout != "blocks":
+        image_gets = [r for r in server.requests(name, STIMULI) if r.range and r.sent == received // len(wanted)] \
+            if layout == "contiguous" else [r for r in server.requests(name, STIMULI) if r.sent < 192]
+        assert len(image_gets) >= len(wanted)
+    np.testing.assert_array_equal(fetched_ids(root / SUBSET), wanted)
+    with h5py.File(stimuli_file(root, wanted), "r") as f:
+        np.testing.assert_array_equal(f["imgBrick"][wanted.tolist()], images[wanted])
+    # more images later: only the new ones are fetched, into the same file
+    more = ImageFetch(Bucket(name, NSD_REGION, server.url), root, np.array([3, 4]), workers=2, say=lambda m: None)
+    np.testing.assert_array_equal(more.todo, [4])
+    more.run(lambda n: None)
+    np.testing.assert_array_equal(fetched_ids(root / SUBSET), [3, 4, 50, 51, 199])
