@@ -123,3 +123,19 @@ class Config:
         if self.get("db") is None:
             rows[1] = Setting("db", str(self.db_path), "default (<home>/results.db)")
         return rows
+
+
+def remember(name: str, value: str | bool) -> Path:
+    """Set ``name`` in the config file (other lines kept as they are); returns the file's path."""
+    import json
+    import re
+
+    if name not in SETTINGS:
+        raise TypeError(f"unknown setting {name!r}")
+    path = config_path()
+    lines = path.read_text().splitlines() if path.is_file() else []
+    lines = [line for line in lines if not re.match(rf"\s*{name}\s*=", line)]
+    lines.append(f"{name} = {'true' if value is True else json.dumps(str(value))}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .config import Config
+from .config import Config, remember
 from .errors import BrainbenchError
 from .fetch import ENDPOINT_ENV, Bucket, Plan, endpoint_url, human, run_plan
 
@@ -28,15 +28,19 @@ def _common(command):
     return command
 
 
-def _root(to: str | None, setting: str, flag: str) -> Path:
+def _root(to: str | None, setting: str) -> Path:
+    """``--to``, else the dataset's root setting, else the current folder."""
     path = Path(to).expanduser() if to else Config().path(setting)
-    if path is None:
-        raise BrainbenchError(f"say where to put the files: --to FOLDER (or set {flag} / {setting} in the config "
-                              "file)")
-    return path
+    return (path or Path(".")).absolute()
 
 
-def _execute(plan: Plan, dry_run: bool, workers: int, quiet: bool, after: str) -> None:
+def _adopt(root: Path, setting: str) -> None:
+    """Make ``root`` the dataset's root in the config file when none is set, so that runs find it."""
+    if Config().get(setting) is None:
+        click.echo(f"{setting} = {root} recorded in {remember(setting, str(root))}", err=True)
+
+
+def _execute(plan: Plan, dry_run: bool, workers: int, quiet: bool, after: str, setting: str) -> None:
     """Print the plan; unless ``dry_run``, fetch it and say what was transferred."""
     for note in plan.notes:
         click.echo(f"note: {note}", err=True)
@@ -48,9 +52,10 @@ def _execute(plan: Plan, dry_run: bool, workers: int, quiet: bool, after: str) -
         return
     if total == 0:
         click.echo(f"everything asked for is already in {plan.root}; nothing to transfer")
-        return
-    received = run_plan(plan, workers=workers, progress=not quiet)
-    click.echo(f"transferred {received:,} bytes ({human(received)}) into {plan.root}")
+    else:
+        received = run_plan(plan, workers=workers, progress=not quiet)
+        click.echo(f"transferred {received:,} bytes ({human(received)}) into {plan.root}")
+    _adopt(plan.root, setting)
     click.echo(after)
 
 
@@ -70,7 +75,9 @@ def fetch():
 @click.option("--subjects", required=True, metavar="1,2|subj01,…", help="Subjects to fetch.")
 @click.option("--sessions", default=None, metavar="1-10|1,2,5",
               help="Beta sessions to fetch (default: all of each subject's).")
-@click.option("--to", default=None, metavar="FOLDER", help="NSD root (default: nsd_root / BRAINBENCH_NSD_ROOT).")
+@click.option("--to", default=None, metavar="FOLDER",
+              help="NSD root (default: nsd_root / BRAINBENCH_NSD_ROOT, else the current folder, then recorded as "
+                   "nsd_root).")
 @click.option("--what", default=None, metavar="PARTS",
               help="Parts: design, atlas, ncsnr, betas, stimuli (default: all), nsdgeneral, prf-visualrois; "
                    "+part adds, -part drops, plain names replace the list.")
@@ -82,13 +89,18 @@ def fetch():
 @_common
 def fetch_nsd(subjects, sessions, to, what, stimuli_mode, betas_format, space, agree_nsd_terms, endpoint_url_,
               dry_run, workers, quiet):
-    """The Natural Scenes Dataset files an `nsd` run reads, for some subjects and sessions."""
+    """The Natural Scenes Dataset files an `nsd` run reads, for some subjects and sessions.
+
+    \b
+    Example:
+        bench data fetch nsd --subjects 1 --sessions 1-2 --to /data/nsd --agree-nsd-terms --dry-run
+    """
     from brainbench.plugins.datasets import nsd_fetch
 
     subject_list = nsd_fetch.parse_subjects(subjects)
     session_list = nsd_fetch.parse_sessions(sessions)
     parts = nsd_fetch.parse_what(what)
-    root = _root(to, "nsd_root", "BRAINBENCH_NSD_ROOT")
+    root = _root(to, "nsd_root")
     if not nsd_fetch.agreed():
         click.echo(nsd_fetch.TERMS, err=True)
         if agree_nsd_terms:
@@ -101,40 +113,51 @@ def fetch_nsd(subjects, sessions, to, what, stimuli_mode, betas_format, space, a
                           betas_format=betas_format, space=space, workers=workers,
                           say=lambda m: click.echo(m, err=True))
     names = ",".join(subject_list)
-    _execute(plan, dry_run, workers, quiet,
-             f"next: bench run -d nsd --nsd-root {root} --set dataset.subjects={names}")
+    _execute(plan, dry_run, workers, quiet, f"next: bench run -d nsd -x spatial --set dataset.subjects={names}",
+             "nsd_root")
 
 
 @fetch.command(name="things-meg")
 @click.option("--participants", default=None, metavar="P1,P2", help="Participants to fetch (default: P1-P4).")
 @click.option("--to", default=None, metavar="FOLDER",
-              help="ds004212 root (default: things_meg_root / BRAINBENCH_THINGS_MEG_ROOT).")
+              help="ds004212 root (default: things_meg_root / BRAINBENCH_THINGS_MEG_ROOT, else the current folder).")
 @_common
 def fetch_things_meg(participants, to, endpoint_url_, dry_run, workers, quiet):
-    """THINGS-MEG's preprocessed epochs (every split part) and trial tables, from OpenNeuro ds004212."""
+    """THINGS-MEG's preprocessed epochs (every split part) and trial tables, from OpenNeuro ds004212.
+
+    \b
+    Example:
+        bench data fetch things-meg --participants P1,P2 --to /data/ds004212
+    """
     from brainbench.plugins.datasets import things_meg_fetch
 
     names = things_meg_fetch.parse_participants(participants)
-    root = _root(to, "things_meg_root", "BRAINBENCH_THINGS_MEG_ROOT")
+    root = _root(to, "things_meg_root")
     bucket = Bucket(things_meg_fetch.BUCKET, things_meg_fetch.REGION, endpoint_url(endpoint_url_))
     plan = things_meg_fetch.plan(root, names, bucket=bucket, workers=workers)
     _execute(plan, dry_run, workers, quiet,
-             f"next: bench data fetch things-images --zip images_THINGS.zip, then bench run -d things-meg "
-             f"--things-meg-root {root}")
+             "next: bench data fetch things-images --zip images_THINGS.zip, then bench run -d things-meg -x temporal",
+             "things_meg_root")
 
 
 @fetch.command(name="things-images")
 @click.option("--zip", "archive", default=None, metavar="PATH", help="images_THINGS.zip downloaded from OSF.")
 @click.option("--password", default=None, help="The archive's password (given on the THINGS database page).")
 @click.option("--to", default=None, metavar="FOLDER",
-              help="Where to unpack (default: things_images_root / BRAINBENCH_THINGS_IMAGES).")
+              help="Where to unpack (default: things_images_root / BRAINBENCH_THINGS_IMAGES, else the current "
+                   "folder).")
 def fetch_things_images(archive, password, to):
-    """Check and unpack the THINGS images archive (it is on OSF, not on a public bucket)."""
+    """Check and unpack the THINGS images archive (it is on OSF, not on a public bucket).
+
+    \b
+    Example:
+        bench data fetch things-images --zip images_THINGS.zip --password PW --to /data/THINGS
+    """
     from brainbench.plugins.datasets.things_meg_fetch import unpack_images
 
     if archive is None:
         unpack_images(None, Path("."))
-    root = _root(to, "things_images_root", "BRAINBENCH_THINGS_IMAGES")
+    root = _root(to, "things_images_root")
     category_root, count = unpack_images(Path(archive), root, password)
-    click.echo(f"unpacked {count:,} images; point the plugin at them: --things-images-root {category_root} "
-               f"(or BRAINBENCH_THINGS_IMAGES)")
+    click.echo(f"unpacked {count:,} images into {category_root}")
+    _adopt(category_root, "things_images_root")

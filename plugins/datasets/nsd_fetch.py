@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from brainbench.core.config import Config, config_path
+from brainbench.core.config import Config, remember
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.fetch import Bucket, Plan, RemoteFile, Step, head, list_prefix, read_object
 from brainbench.plugins.datasets.nsd_files import SUBJECT_SESSIONS, SUBJECTS, Design, Layout, read_design
@@ -96,14 +96,8 @@ def agreed(config: Config | None = None) -> bool:
 
 
 def remember_agreement() -> Path:
-    """Write ``nsd_terms_agreed = true`` into the config file (kept otherwise as it is); returns its path."""
-    path = config_path()
-    lines = path.read_text().splitlines() if path.is_file() else []
-    lines = [line for line in lines if not re.match(rf"\s*{TERMS_KEY}\s*=", line)]
-    lines.append(f"{TERMS_KEY} = true")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    """Record ``nsd_terms_agreed = true`` in the config file; returns its path."""
+    return remember(TERMS_KEY, True)
 
 
 def _design(client, bucket: Bucket, layout: Layout, remote: RemoteFile, preloaded: dict[str, bytes]) -> Design:
