@@ -214,11 +214,12 @@ def check_disk(root: Path, needed: int) -> None:
 
 
 # ------------------------------------------------------------------ integrity
-def md5_matches(path: Path, etag: str, size: int) -> bool | None:
+def md5_matches(path: Path, etag: str, size: int, part_size: int | None = None) -> bool | None:
     """Whether ``path``'s content has the S3 ETag ``etag``: True, False, or None when undecidable.
 
     A single-part upload's ETag is the MD5 of the content; a multipart one is the MD5 of the
-    parts' MD5s followed by ``-<parts>``; its part size is unknown, so the usual ones are tried.
+    parts' MD5s followed by ``-<parts>``. With ``part_size`` (from ``HEAD ?partNumber=1``) the
+    answer is exact; without it the usual part sizes are tried, and no match is "undecidable".
     """
     etag = etag.strip('"')
     if "-" not in etag:
@@ -234,27 +235,36 @@ def md5_matches(path: Path, etag: str, size: int) -> bool | None:
         parts = int(count)
     except ValueError:
         return None
-    guess = -(-size // parts)
-    candidates = [m << 20 for m in PART_SIZES_MIB] + [-(-guess // (1 << 20)) << 20, guess]
-    fitting = [p for p in dict.fromkeys(candidates) if p > 0 and -(-size // p) == parts]
-    if not fitting:
-        return None
-    for part_size in fitting:
+    if part_size:
+        fitting = [part_size]
+    else:
+        guess = -(-size // parts)
+        candidates = [m << 20 for m in PART_SIZES_MIB] + [-(-guess // (1 << 20)) << 20, guess]
+        fitting = [p for p in dict.fromkeys(candidates) if p > 0 and -(-size // p) == parts]
+    for size_tried in fitting:
         outer = hashlib.md5(usedforsecurity=False)
         with open(path, "rb") as f:
-            for block in iter(lambda: f.read(part_size), b""):
+            for block in iter(lambda: f.read(size_tried), b""):
                 outer.update(hashlib.md5(block, usedforsecurity=False).digest())
         if outer.hexdigest() == head_:
             return True
-    return False
+    return False if part_size else None
 
 
-def verify(path: Path, remote: RemoteFile) -> str | None:
+def first_part_size(client, bucket: Bucket, key: str) -> int | None:
+    """The size of part 1 of a multipart object (``HEAD`` with ``PartNumber=1``); None if unavailable."""
+    try:
+        return int(client.head_object(Bucket=bucket.name, Key=key, PartNumber=1)["ContentLength"])
+    except Exception:  # noqa: BLE001 - a server without part lookups: fall back to guessing
+        return None
+
+
+def verify(path: Path, remote: RemoteFile, part_size: int | None = None) -> str | None:
     """Why ``path`` is not a faithful copy of ``remote`` (None: it is, as far as size and ETag tell)."""
     size = path.stat().st_size
     if size != remote.size:
         return f"{size} bytes instead of {remote.size}"
-    if md5_matches(path, remote.etag, remote.size) is False:
+    if md5_matches(path, remote.etag, remote.size, part_size) is False:
         return f"its MD5 differs from the ETag {remote.etag}"
     return None
 
@@ -324,7 +334,8 @@ def fetch_file(client, bucket: Bucket, remote: RemoteFile, root: Path, progress:
                 raise
             part.unlink(missing_ok=True)  # the object changed since it was listed: start again
             continue
-        problem = verify(part, remote) if part.is_file() else "nothing was received"
+        part_size = first_part_size(client, bucket, remote.key) if "-" in remote.etag else None
+        problem = verify(part, remote, part_size) if part.is_file() else "nothing was received"
         if problem is None:
             os.replace(part, dest)
             return

@@ -277,3 +277,29 @@ def test_images_are_copied_from_every_hdf5_layout(server, layout, tmp_path, monk
     np.testing.assert_array_equal(more.todo, [4])
     more.run(lambda n: None)
     np.testing.assert_array_equal(fetched_ids(root / SUBSET), [3, 4, 50, 51, 199])
+
+
+def test_multipart_objects_are_checked_part_by_part(server, tmp_path):
+    """A multipart upload's ETag (MD5 of the parts' MD5s) is checked with its real part size."""
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+
+    from brainbench.core.fetch import Bucket, Plan, head, run_plan
+
+    blob = np.random.default_rng(2).bytes((11 << 20) + 123)
+    source = tmp_path / "big.bin"
+    source.write_bytes(blob)
+    client = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")
+    client.create_bucket(Bucket="multipart", ACL="public-read")
+    client.upload_file(str(source), "multipart", "big.bin", ExtraArgs={"ACL": "public-read"},
+                       Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
+    bucket = Bucket("multipart", "us-east-1", server.url)
+    remote = head(bucket.client(), bucket, "big.bin", "big.bin")
+    assert remote.etag.endswith("-3")
+    root = tmp_path / "out"
+    root.mkdir()
+    (root / "big.bin.part").write_bytes(b"\0" * (6 << 20))  # a corrupt first half
+    received = run_plan(Plan(bucket, root, [remote]), workers=1, progress=False)
+    assert (root / "big.bin").read_bytes() == blob
+    assert received == len(blob) - (6 << 20) + len(blob)  # the rest, then all of it again

@@ -36,10 +36,9 @@ REGION = "us-east-2"
 PARTS = ("design", "atlas", "ncsnr", "betas", "stimuli")
 OPTIONAL_PARTS = ("nsdgeneral", "prf-visualrois")
 TERMS_KEY = "nsd_terms_agreed"
-TERMS = ("The Natural Scenes Dataset is shared under the NSD Terms and Conditions / Data Access Agreement "
-         "(https://naturalscenesdataset.org, https://cvnlab.slite.page/p/IB6BSeW_7o/Terms-and-Conditions): "
-         "among others, use it for research, do not try to identify the participants, and cite Allen et al. 2022 "
-         "(Nature Neuroscience 25:116-126) in any publication.")
+TERMS = ("Use of the Natural Scenes Dataset is governed by the NSD Terms and Conditions / Data Access Agreement "
+         "(https://naturalscenesdataset.org): read them before downloading. Publications that use NSD cite "
+         "Allen et al. 2022, Nature Neuroscience 25:116-126.")
 
 
 def parse_subjects(text: str) -> list[str]:
