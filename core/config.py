@@ -25,7 +25,7 @@ SETTINGS: dict[str, tuple[str, str | None, str]] = {
     "nsd_root": ("BRAINBENCH_NSD_ROOT", None, "Natural Scenes Dataset root"),
     "things_meg_root": ("BRAINBENCH_THINGS_MEG_ROOT", None, "THINGS-MEG (ds004212) root"),
     "things_images_root": ("BRAINBENCH_THINGS_IMAGES", None, "THINGS images root"),
-    "nsd_terms_agreed": ("BRAINBENCH_NSD_TERMS_AGREED", None, "NSD Terms accepted (bench data fetch nsd --agree-nsd-terms)"),
+    "nsd_terms_agreed": ("BRAINBENCH_NSD_TERMS_AGREED", None, "NSD Terms accepted (bench data fetch nsd)"),
 }
 
 

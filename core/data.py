@@ -149,8 +149,9 @@ def require_files(dataset: Dataset) -> None:
 
     problems = getattr(dataset, "check_files", lambda: [])()
     if problems:
-        more = f" (and {len(problems) - 1} more; `bench data check {dataset.name}` lists them)" if len(problems) > 1 else ""
-        raise BrainbenchError(f"{problems[0]}{more}")
+        more = len(problems) - 1
+        rest = f" (and {more} more; `bench data check {dataset.name}` lists them)" if more else ""
+        raise BrainbenchError(f"{problems[0]}{rest}")
 
 
 def notice(message: str) -> None:

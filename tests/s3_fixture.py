@@ -54,6 +54,8 @@ class CountingMotoServer(ThreadedMotoServer):
             record = Served(environ["REQUEST_METHOD"], bucket, key, environ.get("HTTP_RANGE"), 0)
             body = app(environ, start_response)
             delay = self.slow.get(key, 0.0) if record.method == "GET" else 0.0
+            with self._lock:  # logged first, counted before each piece is sent: no byte reaches a client uncounted
+                self.log.append(record)
             try:
                 for block in body:
                     for start in range(0, len(block), 1 << 16):
@@ -63,8 +65,6 @@ class CountingMotoServer(ThreadedMotoServer):
                         record.sent += len(piece)
                         yield piece
             finally:
-                with self._lock:
-                    self.log.append(record)
                 if hasattr(body, "close"):
                     body.close()
         return middleware

@@ -233,6 +233,12 @@ def test_things_images_from_a_zip(meg_source, tmp_path):
     assert done.exit_code == 0, done.output
     assert "unpacked 30 images" in done.output
     assert resolve_image(tmp_path / "THINGS" / "object_images", "images_meg/zebra/zebra_01b.jpg") is not None
+    nested = tmp_path / "nested.zip"  # an archive of archives
+    with zipfile.ZipFile(nested, "w") as zf:
+        zf.write(archive, "object_images_A-Z.zip")
+    inner = bench("data", "fetch", "things-images", "--zip", nested, "--to", tmp_path / "THINGS2")
+    assert inner.exit_code == 0 and "unpacked 30 images" in inner.output, inner.output
+    assert not list((tmp_path / "THINGS2").glob("*.zip"))
     broken = tmp_path / "broken.zip"
     broken.write_bytes(archive.read_bytes()[:-200])
     bad = bench("data", "fetch", "things-images", "--zip", broken, "--to", tmp_path / "other")

@@ -86,6 +86,9 @@ def unpack_images(archive: Path | None, images_root: Path, password: str | None 
         if password:
             zf.setpassword(password.encode())
         images = [n for n in zf.namelist() if n.lower().endswith((".jpg", ".jpeg", ".png")) and "__MACOSX" not in n]
+        inner = [n for n in zf.namelist() if n.lower().endswith(".zip") and "__MACOSX" not in n]
+        if inner and not images:  # an archive of archives (e.g. one per letter): unpack each the same way
+            return _unpack_nested(zf, archive, inner, Path(images_root).expanduser(), password)
         if not images:
             raise BrainbenchError(f"{archive} holds no images; is it images_THINGS.zip from the THINGS database?")
         try:
@@ -107,3 +110,21 @@ def unpack_images(archive: Path | None, images_root: Path, password: str | None 
     found = [images_root / Path(n) for n in images]
     category_root = found[0].parent.parent
     return category_root, len(images)
+
+
+def _unpack_nested(zf: zipfile.ZipFile, archive: Path, inner: list[str], images_root: Path,
+                   password: str | None) -> tuple[Path, int]:
+    """Unpack the archives inside ``archive`` one by one into ``images_root``."""
+    images_root.mkdir(parents=True, exist_ok=True)
+    roots, total = [], 0
+    for name in inner:
+        try:
+            path = Path(zf.extract(name, images_root, pwd=password.encode() if password else None))
+        except (RuntimeError, zipfile.BadZipFile, OSError) as exc:
+            raise BrainbenchError(f"{name} in {archive} cannot be extracted ({exc}); with a password-protected "
+                                  "archive pass --password") from None
+        root, count = unpack_images(path, images_root, password)
+        path.unlink()
+        roots.append(root)
+        total += count
+    return roots[0], total
