@@ -309,3 +309,18 @@ def test_multipart_objects_are_checked_part_by_part(server, tmp_path):
     received = run_plan(Plan(bucket, root, [remote]), workers=1, progress=False)
     assert (root / "big.bin").read_bytes() == blob
     assert received == len(blob) - (6 << 20) + len(blob)  # the rest, then all of it again
+
+
+def test_a_damaged_subset_file_is_started_again(nsd_source, endpoint, tmp_path):
+    from brainbench.core.fetch import Bucket
+    from brainbench.plugins.datasets.nsd_stimuli_subset import ImageFetch, fetched_ids
+
+    root = tmp_path / "nsd"
+    (root / SUBSET).parent.mkdir(parents=True)
+    (root / SUBSET).write_bytes(b"\x89HDF\r\n" + b"\0" * 500)  # a write cut off after the signature
+    said = []
+    fetch = ImageFetch(Bucket(NSD_BUCKET, NSD_REGION, endpoint.url), root, np.array([5, 9]), say=said.append)
+    assert list(fetch.todo) == [5, 9]
+    fetch.run(lambda n: None)
+    assert "is damaged" in said[0]
+    np.testing.assert_array_equal(fetched_ids(root / SUBSET), [5, 9])

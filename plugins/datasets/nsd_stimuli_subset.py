@@ -134,16 +134,18 @@ def _open_local(path: Path, remote: RemoteBrick, say: Callable[[str], None]):
     if path.is_file():
         try:
             f = h5py.File(path, "a")
+        except Exception:  # noqa: BLE001 - a write was cut off: the file cannot be trusted
+            f = None
+        if f is not None and {"imgBrick", "fetched"} <= set(f):
             if f["imgBrick"].shape != remote.shape or f["fetched"].shape != remote.shape[:1]:
                 f.close()
                 raise BrainbenchError(f"{path} has an imgBrick of shape {remote.shape} unlike "
                                       f"{remote.bucket.url(remote.key)}; move it away and fetch again")
             return f
-        except BrainbenchError:
-            raise
-        except Exception:  # noqa: BLE001 - a write was cut off: the file cannot be trusted
-            say(f"{path} is damaged (an earlier fetch was interrupted while writing it); starting it again")
-            path.unlink()
+        if f is not None:
+            f.close()
+        say(f"{path} is damaged (an earlier fetch was interrupted while writing it); starting it again")
+        path.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)
     f = h5py.File(path, "w")
     f.create_dataset("imgBrick", shape=remote.shape, dtype=remote.dtype, chunks=(1, *remote.shape[1:]),
