@@ -168,7 +168,7 @@ def _client_error(exc, bucket: Bucket, key: str) -> BrainbenchError:
     return BrainbenchError(f"S3 request for {bucket.url(key)} failed ({code or type(exc).__name__}: {exc})")
 
 
-def _network(call, bucket: Bucket, key: str):
+def s3_call(call, bucket: Bucket, key: str):
     """Run one S3 request; any failure becomes a one-sentence :class:`BrainbenchError`."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -178,11 +178,15 @@ def _network(call, bucket: Bucket, key: str):
         raise _client_error(exc, bucket, key) from None
     except BotoCoreError as exc:
         raise BrainbenchError(f"cannot reach {bucket.endpoint or 'S3'} for {bucket.url(key)} ({exc})") from None
+    except FileNotFoundError:  # s3fs' way of saying 404
+        raise MissingDataError(f"{bucket.url(key)} does not exist in the bucket") from None
+    except OSError as exc:  # s3fs wraps other failures (permissions, connection) as OSError
+        raise BrainbenchError(f"S3 request for {bucket.url(key)} failed ({type(exc).__name__}: {exc})") from None
 
 
 def head(client, bucket: Bucket, key: str, dest: str | None = None) -> RemoteFile:
     """The listed size and ETag of one object; raises :class:`MissingDataError` when absent."""
-    meta = _network(lambda: client.head_object(Bucket=bucket.name, Key=key), bucket, key)
+    meta = s3_call(lambda: client.head_object(Bucket=bucket.name, Key=key), bucket, key)
     return RemoteFile(key, int(meta["ContentLength"]), meta["ETag"].strip('"'), dest or key)
 
 
@@ -190,7 +194,7 @@ def list_prefix(client, bucket: Bucket, prefix: str) -> dict[str, RemoteFile]:
     """Every object under ``prefix`` (a folder, ending in ``/``): key → file (dest = key)."""
     out = {}
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket.name, Prefix=prefix)
-    for page in _network(lambda: list(pages), bucket, prefix):
+    for page in s3_call(lambda: list(pages), bucket, prefix):
         for item in page.get("Contents", []):
             out[item["Key"]] = RemoteFile(item["Key"], int(item["Size"]), item["ETag"].strip('"'), item["Key"])
     return out
@@ -198,7 +202,7 @@ def list_prefix(client, bucket: Bucket, prefix: str) -> dict[str, RemoteFile]:
 
 def read_object(client, bucket: Bucket, key: str) -> bytes:
     """A small object's whole content, in memory (nothing written)."""
-    body = _network(lambda: client.get_object(Bucket=bucket.name, Key=key)["Body"], bucket, key)
+    body = s3_call(lambda: client.get_object(Bucket=bucket.name, Key=key)["Body"], bucket, key)
     return body.read()
 
 
@@ -299,7 +303,7 @@ def _stream(client, bucket: Bucket, remote: RemoteFile, part: Path, start: int, 
     kwargs = {"Bucket": bucket.name, "Key": remote.key, "IfMatch": f'"{remote.etag}"'}
     if start:
         kwargs["Range"] = f"bytes={start}-"
-    body = _network(lambda: client.get_object(**kwargs)["Body"], bucket, remote.key)
+    body = s3_call(lambda: client.get_object(**kwargs)["Body"], bucket, remote.key)
     with open(part, "ab") as out:
         for block in body.iter_chunks(CHUNK):
             if stop.is_set():

@@ -1,10 +1,12 @@
 """``bench data fetch nsd|things-meg|things-images``: the data a run needs, from the public buckets.
 
 The transfer engine is :mod:`brainbench.core.fetch`; what each dataset needs is listed next to
-its plugin (``plugins/datasets/nsd_fetch.py``, ``plugins/datasets/things_meg_fetch.py``).
+its plugin (``plugins/datasets/nsd_fetch.py``, ``plugins/datasets/things_meg_fetch.py``), loaded
+by name when its command runs.
 """
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import click
@@ -12,6 +14,11 @@ import click
 from .config import Config, remember
 from .errors import BrainbenchError
 from .fetch import ENDPOINT_ENV, Bucket, Plan, endpoint_url, human, run_plan
+
+
+def _plugin(module: str):
+    """A dataset plugin's fetch module, loaded by name (core does not import plugins)."""
+    return importlib.import_module(f"brainbench.plugins.datasets.{module}")
 
 
 def _common(command):
@@ -95,8 +102,7 @@ def fetch_nsd(subjects, sessions, to, what, stimuli_mode, betas_format, space, a
     Example:
         bench data fetch nsd --subjects 1 --sessions 1-2 --to /data/nsd --agree-nsd-terms --dry-run
     """
-    from brainbench.plugins.datasets import nsd_fetch
-
+    nsd_fetch = _plugin("nsd_fetch")
     subject_list = nsd_fetch.parse_subjects(subjects)
     session_list = nsd_fetch.parse_sessions(sessions)
     parts = nsd_fetch.parse_what(what)
@@ -129,8 +135,7 @@ def fetch_things_meg(participants, to, endpoint_url_, dry_run, workers, quiet):
     Example:
         bench data fetch things-meg --participants P1,P2 --to /data/ds004212
     """
-    from brainbench.plugins.datasets import things_meg_fetch
-
+    things_meg_fetch = _plugin("things_meg_fetch")
     names = things_meg_fetch.parse_participants(participants)
     root = _root(to, "things_meg_root")
     bucket = Bucket(things_meg_fetch.BUCKET, things_meg_fetch.REGION, endpoint_url(endpoint_url_))
@@ -153,8 +158,7 @@ def fetch_things_images(archive, password, to):
     Example:
         bench data fetch things-images --zip images_THINGS.zip --password PW --to /data/THINGS
     """
-    from brainbench.plugins.datasets.things_meg_fetch import unpack_images
-
+    unpack_images = _plugin("things_meg_fetch").unpack_images
     if archive is None:
         unpack_images(None, Path("."))
     root = _root(to, "things_images_root")

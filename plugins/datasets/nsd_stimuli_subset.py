@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from brainbench.core.errors import BrainbenchError, MissingDataError
-from brainbench.core.fetch import Bucket, _network
+from brainbench.core.fetch import Bucket, s3_call
 
 SUBSET = "nsddata_stimuli/stimuli/nsd/nsd_stimuli_subset.hdf5"
 FULL = "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"
@@ -80,7 +80,7 @@ class RemoteBrick:
         import h5py
 
         self.bucket, self.key = bucket, key
-        self._raw = _network(lambda: bucket.filesystem().open(f"{bucket.name}/{key}", "rb", block_size=META_BLOCK,
+        self._raw = s3_call(lambda: bucket.filesystem().open(f"{bucket.name}/{key}", "rb", block_size=META_BLOCK,
                                                               cache_type="blockcache"), bucket, key)
         try:
             self._file = h5py.File(self._raw, "r")
@@ -195,7 +195,7 @@ class ImageFetch:
 
     def _get(self, client, start: int, length: int) -> bytes:
         ranged = {"Bucket": self.bucket.name, "Key": FULL, "Range": f"bytes={start}-{start + length - 1}"}
-        return _network(lambda: client.get_object(**ranged)["Body"].read(), self.bucket, FULL)
+        return s3_call(lambda: client.get_object(**ranged)["Body"].read(), self.bucket, FULL)
 
     def run(self, progress: Callable[[int], None]) -> int:
         """Fetch, write and flush ``BATCH`` images at a time (an interruption loses one batch at most)."""
