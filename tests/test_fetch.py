@@ -80,6 +80,7 @@ def object_bytes(server, bucket) -> int:
 
 
 # ------------------------------------------------------------------ NSD end to end
+@pytest.mark.slow
 def test_fetch_nsd_then_check_and_run(nsd_source, endpoint, tmp_path):
     root = tmp_path / "nsd"
     dry = nsd_fetch(root, "--dry-run")
@@ -132,6 +133,7 @@ def test_fetch_nsd_then_check_and_run(nsd_source, endpoint, tmp_path):
     assert '"metric": "spatial"' in run.output and '"subject": "subj01"' in run.output
 
 
+@pytest.mark.slow
 def test_killed_fetch_resumes_and_corrupt_part_is_refetched(nsd_source, endpoint, tmp_path):
     root = tmp_path / "nsd"
     slow = f"{BETAS}/betas_session02.hdf5"
