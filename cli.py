@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from .core.commands import authoring, catalog, features, grid, results, run, trajectory
+from .core.commands import authoring, catalog, features, fetch, grid, results, run, trajectory
 from .core.commands.common import BenchGroup
 from .core.commands.flags import data_root_options
 from .leaderboard.commands import leaderboard, report
@@ -34,6 +34,7 @@ for _command in (*catalog.COMMANDS, run.run, authoring.new, authoring.check, dat
                  leaderboard, trajectory.trajectory, trajectory.analyze, results.results, features.features,
                  report):
     main.add_command(_command)
+catalog.data.add_command(fetch.fetch)  # bench data fetch, beside bench data check
 
 if __name__ == "__main__":  # python -m brainbench.cli
     sys.exit(main())

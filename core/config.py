@@ -25,6 +25,7 @@ SETTINGS: dict[str, tuple[str, str | None, str]] = {
     "nsd_root": ("BRAINBENCH_NSD_ROOT", None, "Natural Scenes Dataset root"),
     "things_meg_root": ("BRAINBENCH_THINGS_MEG_ROOT", None, "THINGS-MEG (ds004212) root"),
     "things_images_root": ("BRAINBENCH_THINGS_IMAGES", None, "THINGS images root"),
+    "nsd_terms_agreed": ("BRAINBENCH_NSD_TERMS_AGREED", None, "NSD Terms accepted (bench data fetch nsd)"),
 }
 
 
@@ -138,3 +139,19 @@ def weights_root(weights_dir: str | os.PathLike | None = None) -> Path | None:
 def default_weights_root() -> Path:
     """Where ``bench trajectory make`` writes by default: :func:`weights_root`, else ``<home>/weights``."""
     return weights_root() or Config().home / "weights"
+
+
+def remember(name: str, value: str | bool) -> Path:
+    """Set ``name`` in the config file (other lines kept as they are); returns the file's path."""
+    import json
+    import re
+
+    if name not in SETTINGS:
+        raise TypeError(f"unknown setting {name!r}")
+    path = config_path()
+    lines = path.read_text().splitlines() if path.is_file() else []
+    lines = [line for line in lines if not re.match(rf"\s*{name}\s*=", line)]
+    lines.append(f"{name} = {'true' if value is True else json.dumps(str(value))}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path

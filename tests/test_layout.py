@@ -18,10 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]  # the repository root is the package
 
 # Part → what it may import (module-path prefixes under `brainbench`; "" is the face, `brainbench`
 # itself). A part may always import itself. Keep in step with README's Layout section.
-GROUND = ("core.errors", "core.files", "core._lazy", "core.failures")
+GROUND = ("core.errors", "core.files", "core._lazy", "core.failures", "core.fetch")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "core": ("core._moved",),  # core/__init__.py installs the forwarding of old paths
     "core.errors": (),
+    "core.fetch": ("core.errors",),  # S3 transfers for the dataset plugins' `bench data fetch`
     "core.failures": ("core.errors",),  # a library's error on a user's file → one sentence; --debug
     "core.files": (),
     "core._lazy": (),

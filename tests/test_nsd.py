@@ -284,10 +284,11 @@ def test_root_comes_from_the_environment(tree, monkeypatch):
 
 
 def test_missing_session_is_one_sentence_naming_the_file(tree):
-    with pytest.raises(MissingDataError, match=r"betas_session03\.nii\.gz is missing; download s3://"):
-        NSD(root=str(tree.root), subjects="subj01", cache=False).responses("subj01")
-    with pytest.raises(MissingDataError, match=r"subj02/.*/betas_session01\.nii\.gz is missing"):
-        _nsd(tree.root, subjects="subj02", betas_format="nii").responses("subj02")
+    # the tree has 2 sessions: asking for 3 fails at once, naming the first missing file
+    with pytest.raises(MissingDataError, match=r"session 3 of subj01 is missing \(no .*betas_session03\.hdf5"):
+        NSD(root=str(tree.root), subjects="subj01", sessions=3, cache=False)
+    with pytest.raises(MissingDataError, match=r"of subj02 are missing \(no .*subj02/.*/betas_session01\.nii\.gz"):
+        _nsd(tree.root, subjects="subj02", betas_format="nii")
 
 
 def test_bad_shapes_and_design_raise_naming_the_file(damaged):

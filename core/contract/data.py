@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import sys
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -135,3 +136,27 @@ class Dataset(abc.ABC):
     def fingerprint(self) -> str:
         """A hash of what the responses depend on (stored with every result)."""
         return self.stimuli.fingerprint()
+
+    def check_files(self) -> list[str]:
+        """Problems with the files a run will read, one sentence each, found without loading them.
+
+        The runner calls it before extracting activations, so that a run never fails on a
+        missing or malformed file after the expensive step. Datasets with files override it.
+        """
+        return []
+
+
+def require_files(dataset: Dataset) -> None:
+    """Raise ``BrainbenchError`` with the first of :meth:`Dataset.check_files`' problems, if any."""
+    from ..errors import BrainbenchError
+
+    problems = getattr(dataset, "check_files", lambda: [])()
+    if problems:
+        more = len(problems) - 1
+        rest = f" (and {more} more; `bench data check {dataset.name}` lists them)" if more else ""
+        raise BrainbenchError(f"{problems[0]}{rest}")
+
+
+def notice(message: str) -> None:
+    """Tell the user one line about the data in use (stderr), e.g. that a tree is a partial download."""
+    print(message, file=sys.stderr, flush=True)

@@ -30,8 +30,7 @@ from typing import Any, Callable, Iterable
 
 from .activations import extract
 from ..config import Config
-from ..contract.data_notes import warnings_of
-from .stimuli_checks import checked_stimuli
+from ..contract.data import require_files
 from ..errors import BrainbenchError
 from ..store.benchmarks import current_version
 from ..registry.guards import build, expect_responses, expect_score
@@ -39,6 +38,8 @@ from ..store.provenance import scoring_provenance
 from ..contract.metric import Score
 from ..registry.specs import ModelRef, Spec, get_registry
 from ..store.results import AGGREGATE_SUBJECT, ResultRow, ResultStore, canonical_options
+from ..contract.data_notes import warnings_of
+from .stimuli_checks import checked_stimuli
 from .scoring import result_context, score_metric
 from .trajectories import TrajectoryScores, expand_models, is_trajectory_metric, plan_metrics, stored_rows
 
@@ -109,6 +110,8 @@ def run(
     jobs = expand_models(refs, model_specs, options, needs_series=bool(plan.trajectory))
     built_datasets = {spec.name: build(spec, **options.dataset_options) for spec in dataset_specs}
     applicable = plan.check_datasets(built_datasets, echo)
+    for dataset in built_datasets.values():  # every file a run reads, before the expensive extraction
+        require_files(dataset)
     trajectories = TrajectoryScores(plan, options)
 
     saved: list[ResultRow] = []

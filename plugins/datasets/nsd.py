@@ -10,8 +10,11 @@ Options (``--set dataset.KEY=VALUE``):
 - ``subjects``: subjects to load (``"subj01,subj02"``); default: every subject whose betas
   folder exists under the root. The stimulus set is the union of their images, so name
   one subject to extract activations for its ~10,000 images only.
-- ``sessions``: use only the first N sessions of each subject (default: all, 40/40/32/30/
-  40/32/40/30); a missing session file is an error, not silently skipped.
+- ``sessions``: use only the first N sessions of each subject (default: the sessions on disk,
+  contiguous from 1, up to 40/40/32/30/40/32/40/30; a partial tree is scored as it is, with
+  one line saying so: ``subj01: sessions 1–2 of 40 on disk; 1,500 trials, …``). A gap among the
+  sessions on disk, or N beyond them, is an error before anything is extracted
+  (``nsd_sessions.py``).
 - ``regions``: comma-separated region names of the region set (``lh.MT`` for one
   hemisphere, ``MT`` for those in ``hemispheres``; ``BA44``/``BA45`` are accepted for the
   Glasser names ``44``/``45``), ``"all"`` for every label; default :data:`DEFAULT_REGIONS`.
@@ -66,18 +69,21 @@ import numpy as np
 
 import brainbench
 from brainbench.core.config import Config
-from brainbench.core.contract.data import Dataset, Responses, StimulusSet
+from brainbench.core.contract.data import Dataset, Responses, StimulusSet, notice
 from brainbench.core.errors import BrainbenchError, MissingDataError
 from brainbench.core.contract.options import Bool, Choice, Int, PathOption, Text, Texts
 from brainbench.core.files import atomic_write
 from brainbench.plugins.datasets.nsd_files import (
     ATLASES, HEMISPHERES, SUBJECT_SESSIONS, SUBJECTS, TRIALS_PER_SESSION, Design, Layout, atlas_labels,
-    check_tree, read_design, read_float_volume, read_label_volume, read_session,
+    read_design, read_float_volume, read_label_volume, read_session,
 )
+from brainbench.plugins.datasets.nsd_check import check_tree
 from brainbench.plugins.datasets.nsd_integrity import check_stimuli_file, reading
 from brainbench.plugins.datasets.nsd_options import (  # noqa: F401 - DEFAULT_REGIONS is part of the API
     DEFAULT_REGIONS, ROOT_HINT, choice, flag, parse_subjects, positive_int, resolve_regions, resolve_root, split_region,
 )
+from brainbench.plugins.datasets.nsd_sessions import partial_notice, usable_sessions
+from brainbench.plugins.datasets.nsd_stimuli_subset import FULL, stimuli_file
 from brainbench.plugins.datasets.nsd_signal import (
     ncsnr_to_r, occurrence_index, split_half_ncsnr, write_voxel_map, zscore_session,
 )
@@ -126,7 +132,8 @@ class NSDStimuli(StimulusSet):
             import h5py
 
             h = hashlib.sha256(self.nsd_ids.tobytes())
-            h.update(str(self.path.stat().st_size).encode())
+            if self.path.name == Path(FULL).name:  # a subset file grows as subjects are fetched: not its size
+                h.update(str(self.path.stat().st_size).encode())
 
             def sample():
                 with h5py.File(self.path, "r") as f:
@@ -211,10 +218,17 @@ class NSD(Dataset):
         self.design: Design = read_design(self.layout.design)
         self.label_names = atlas_labels(self.layout, self.atlas, self.subjects[0])
         self.regions = resolve_regions(regions, self.label_names, self._hemis, self.atlas)
-        if not self.layout.stimuli.is_file():
-            raise self.layout.missing(self.layout.stimuli, "stimuli file")
+        #: sessions read per subject: the contiguous ones on disk, or the ``sessions`` option
+        self._n_sessions = {s: usable_sessions(self.layout, s, self.sessions, self.betas_format) for s in self.subjects}
+        #: one line per subject scored on part of its sessions
+        self.notices = [n for s in self.subjects if (n := partial_notice(s, self._n_sessions[s], self.design))]
+        for line in self.notices:
+            notice(line)
         ids = np.unique(np.concatenate([self.design.trial_images(s, self.n_sessions(s)) for s in self.subjects]))
-        self.stimuli = NSDStimuli(self.layout.stimuli, ids)
+        stimuli = stimuli_file(self.layout.root, ids, ", ".join(self.subjects))
+        if not stimuli.is_file():
+            raise self.layout.missing(self.layout.stimuli, "stimuli file")
+        self.stimuli = NSDStimuli(stimuli, ids)
         self.stimuli.check()  # a damaged image file fails here, before any activation is extracted
         self.options = dict(root=str(self.layout.root), subjects=list(self.subjects), regions=list(self.regions),
                             sessions=self.sessions, betas_format=self.betas_format, atlas=atlas, space=space,
@@ -246,6 +260,25 @@ class NSD(Dataset):
             resolve_regions(regions, atlas_labels(layout, atlas), hemis, atlas)
         except BrainbenchError as exc:
             problems.append(str(exc))
+        if not problems:  # a consistent tree: say which sessions a run will use, and check the images cover them
+            try:
+                design = read_design(layout.design)
+                chosen = wanted or layout.present_subjects()
+                used = {s: usable_sessions(layout, s, positive_int("sessions", sessions), betas_format) for s in chosen}
+                for subject, n in used.items():
+                    if line := partial_notice(subject, n, design):
+                        notice(line)
+                ids = np.unique(np.concatenate([design.trial_images(s, n) for s, n in used.items()]))
+                stimuli_file(layout.root, ids, ", ".join(chosen))
+            except BrainbenchError as exc:
+                problems.append(str(exc))
+        return list(dict.fromkeys(problems))
+
+    def check_files(self) -> list[str]:
+        """Every problem of the files this dataset will read (headers only), before any extraction."""
+        problems = []
+        for subject in self.subjects:
+            problems += check_tree(self.layout, [subject], self.n_sessions(subject), self.betas_format, self.atlas)
         return list(dict.fromkeys(problems))
 
     @property
@@ -253,7 +286,9 @@ class NSD(Dataset):
         return HEMISPHERES if self.hemispheres == "both" else (self.hemispheres,)
 
     def n_sessions(self, subject: str) -> int:
-        """Sessions loaded for ``subject``: its NSD count, or the ``sessions`` limit."""
+        """Sessions loaded for ``subject``: the contiguous ones on disk, or the ``sessions`` option."""
+        if subject in getattr(self, "_n_sessions", {}):
+            return self._n_sessions[subject]
         total = SUBJECT_SESSIONS[subject]
         return total if self.sessions is None else min(self.sessions, total)
 

@@ -48,7 +48,7 @@ import numpy as np
 
 import brainbench
 from brainbench.core.config import Config
-from brainbench.core.contract.data import Dataset, Responses, StimulusSet
+from brainbench.core.contract.data import Dataset, Responses, StimulusSet, notice
 from brainbench.core.errors import BrainbenchError, MissingDataError
 from brainbench.core.failures import file_error
 from brainbench.core.contract.options import Bool, Float, Int, PathOption, Texts
@@ -285,6 +285,9 @@ class ThingsMEG(Dataset):
         if not present:
             return [MissingDataError(f"no THINGS-MEG epochs under {self.root} (expected "
                                      f"{epochs_file(self.root, 'P1').relative_to(self.root)}); {GET_DATA}")]
+        if len(present) < len(SUBJECTS):  # a partial download: the participants present are used
+            notice(f"things-meg: participant{'s' * (len(present) > 1)} {', '.join(present)} of {len(SUBJECTS)} "
+                   f"on disk (under {self.root})")
         problems: list[BrainbenchError] = []
         self._participants = {}
         for subject in present:
