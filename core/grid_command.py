@@ -14,6 +14,7 @@ from .errors import BrainbenchError
 from .executors import JobDone, JobFailed, JobStarted, LocalExecutor, Note, PoolExecutor
 from .formatting import FORMATS, render
 from .grid import GridReport, GridRequest, Plan, parse_sets, plan_grid, run_plan
+from .grid_series import finish_series, series_lines
 from .results import AGGREGATE_SUBJECT, Failure, ResultStore
 
 FAILURE_FIELDS = ("model", "checkpoint", "dataset", "subject", "metric", "attempts", "updated_at", "error")
@@ -60,6 +61,7 @@ def describe_plan(plan: Plan) -> str:
     lines.append(f"activations to extract: {data['activations_to_extract']} ({cached} already cached)")
     lines.append(f"estimated peak memory: {_gib(plan.peak_memory())} on {plan.device} (the largest model's "
                  "weights plus one batch of images; models run one at a time per device)")
+    lines += series_lines(plan.series)
     if plan.unavailable:
         lines.append("unavailable (skipped):")
         lines += [f"  {kind} {name}: {reason}" for kind, name, reason in plan.unavailable]
@@ -214,6 +216,7 @@ def _grid(models, datasets, metrics, subjects, sets, pooling, batch_size, precis
         finally:
             progress.close()
         rows = summary_rows(plan, store)
+        rows += finish_series(plan.series, store, request, echo=lambda message: quiet or click.echo(message, err=True))
     click.echo(render(rows, fmt))
     _finish(report, plan, quiet)
 

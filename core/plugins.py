@@ -22,6 +22,7 @@ DEFAULT_PLUGINS = (
     "brainbench.plugins.models.convnext",
     "brainbench.plugins.models.generalization",
     "brainbench.plugins.datasets.synthetic",
+    "brainbench.plugins.datasets.synthetic_dev",
     "brainbench.plugins.datasets.nsd",
     "brainbench.plugins.datasets.things_meg",
     "brainbench.plugins.metrics.encoding",
