@@ -19,7 +19,7 @@ Options (besides those of the synthetic datasets):
   sentence that says how to make it.
 
 Responses are cached under ``<home>/activations/synthetic-dev/`` by a fingerprint of the
-dataset's options and the SHA-256 of the reference checkpoint's file, so a second run does not
+dataset's options and the SHA-256 of the reference checkpoint's tensors, so a second run does not
 load the reference network, and a retrained trajectory (a different file) gives new responses.
 A damaged cache file is recomputed, never used.
 """
@@ -46,6 +46,8 @@ from .synthetic import SyntheticFMRI, SyntheticMEG
 REFERENCE_MODEL = "tiny-dino"
 #: bumped whenever the way responses are computed changes (part of the cache key)
 RESPONSES_VERSION = 1
+#: ``make_reference=true`` trains with ``bench trajectory make``'s defaults (TrainingOptions), overridable here
+REFERENCE_TRAINING: dict = {}
 
 
 def reference_folder() -> Path:
@@ -76,7 +78,7 @@ def resolve_reference(reference: str, make_reference: bool, dataset: str) -> tup
     if not found and make_reference:
         from brainbench.core.training import TrainingOptions, train
 
-        train(folder, TrainingOptions(), echo=lambda message: print(f"{dataset}: {message}", flush=True))
+        train(folder, TrainingOptions(**REFERENCE_TRAINING), echo=lambda message: print(f"{dataset}: {message}", flush=True))
         found = discover(folder)
     if not found:
         raise MissingDataError(f"dataset {dataset!r} reads out the last checkpoint of {REFERENCE_MODEL}'s training, "
@@ -86,11 +88,34 @@ def resolve_reference(reference: str, make_reference: bool, dataset: str) -> tup
     return f"{REFERENCE_MODEL}@{chosen.name}", chosen.path
 
 
-def file_sha256(path: Path) -> str:
+def checkpoint_sha256(path: Path) -> str:
+    """SHA-256 of a checkpoint's tensors (names, dtypes, shapes, values), not of its file's bytes.
+
+    ``torch.save`` archives carry their temporary file's name, so two identical trainings write
+    different bytes; the tensors are what the responses depend on. An unreadable file is an error
+    naming it.
+    """
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read is a damaged checkpoint
+        raise BrainbenchError(f"cannot read the reference checkpoint {path}: {exc}; run `bench trajectory make "
+                              "--force` to retrain it") from None
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+
+    def walk(value, prefix: str) -> None:
+        if isinstance(value, dict):
+            for key in sorted(value, key=str):
+                walk(value[key], f"{prefix}/{key}")
+        elif isinstance(value, torch.Tensor):
+            tensor = value.detach().contiguous()
+            digest.update(f"{prefix}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        else:
+            digest.update(f"{prefix}={value!r}".encode())
+
+    walk(state, "")
     return digest.hexdigest()
 
 
@@ -99,11 +124,11 @@ class TrainedReference:
 
     def _init_reference(self, reference: str, make_reference: bool, options: dict) -> dict:
         resolved, self.reference_path = resolve_reference(reference, make_reference, self.name)
-        self.reference_sha256 = file_sha256(self.reference_path)
+        self.reference_sha256 = checkpoint_sha256(self.reference_path)
         return {**options, "reference": resolved}
 
     def fingerprint(self) -> str:
-        """Options plus the reference checkpoint's SHA-256 (no network is loaded to compute it)."""
+        """Options plus the SHA-256 of the reference checkpoint's tensors (no network is built to compute it)."""
         blob = json.dumps({"class": type(self).__name__, "version": RESPONSES_VERSION, **self.options,
                            "reference_sha256": self.reference_sha256}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
