@@ -188,3 +188,14 @@ def test_grid_scores_the_series_resumes_after_a_kill_and_stores_bench_runs_half_
         for field in ("steps", "curve", "half_time_percent", "per_region_half_time", "distance_correlation",
                       "per_window_half_time", "order"):
             assert after[key].detail.get(field) == row.detail.get(field), field
+
+    # the leaderboard shows these half-times (not a column of their own, no tiny-dino@all entry)
+    from brainbench.leaderboard.data import build_leaderboard
+
+    board = build_leaderboard(_stored(db))
+    assert "all" not in {e.checkpoint for e in board.entries} and "halftime" not in {b.metric for b in board.benchmarks}
+    for bench in board.benchmarks:
+        total = next(r for r in after.values() if r.subject == "all" and r.dataset == bench.dataset
+                     and r.detail["base"] == bench.metric)
+        assert board.half_time("tiny-dino", bench) == total.detail["half_time_step"]
+
