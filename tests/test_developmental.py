@@ -70,13 +70,20 @@ def test_without_a_trajectory_the_dataset_says_how_to_make_one(tmp_path, monkeyp
 
 
 def test_make_reference_trains_the_trajectory_first(tmp_path, monkeypatch):
+    from brainbench.cli import main
+
     monkeypatch.setenv("BRAINBENCH_WEIGHTS", str(tmp_path))
     # the defaults are bench trajectory make's (minutes); the test trains 2 steps
     monkeypatch.setattr(synthetic_dev, "REFERENCE_TRAINING", {"steps": 2, "batch_size": 2, "checkpoints": 2})
-    dataset = SyntheticFMRIDev(make_reference=True, **DATA)
-    assert dataset.options["reference"] == "tiny-dino@step-2"
+    # the series tiny-dino@all does not exist yet: the dataset makes it before the models are listed
+    result = CliRunner().invoke(main, ["run", "-q", "-m", "tiny-dino@all", "-d", "synthetic-fmri-dev", "-x", "encoding",
+                                       "--set", "dataset.make_reference=true", *SETS[:6],
+                                       "--set", "metric.folds=3", "--set", "metric.alphas=[1, 100]"])
+    assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "tiny-dino").glob("*.pth")) == ["model_0000000.pth",
                                                                               "model_0000001.pth"]
+    assert {r.checkpoint for r in _stored(metric="encoding")} == {"init", "step-1", "step-2"}
+    assert SyntheticFMRIDev(**DATA).options["reference"] == "tiny-dino@step-2"
 
 
 def test_responses_read_out_the_last_checkpoint_and_are_cached_by_its_hash(weights, trajectory):
