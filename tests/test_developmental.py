@@ -187,6 +187,9 @@ def test_grid_scores_the_series_resumes_after_a_kill_and_stores_bench_runs_half_
     result = CliRunner().invoke(main, ["run", *SERIES, *SETS])
     assert result.exit_code == 0, result.output
     assert result.output.count("reused the stored rows") == 6
+    assert "halftime of tiny-dino@all (% of training): " in result.output  # the closing note: order, then…
+    assert "  per region (encoding, synthetic-fmri-dev): V1 " in result.output  # …per region, with r vs distance
+    assert "half-time vs distance from V1: r" in result.output and "half-time vs window time: r" in result.output
     after = {(r.dataset, r.subject, r.options): r for r in _stored(db, metric="halftime")}
     assert after.keys() == half.keys()
     for key, row in half.items():
