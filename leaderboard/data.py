@@ -286,7 +286,7 @@ def _subject_counts(rows: list[ResultRow]) -> Counter:
 
 def is_half_time_row(row: ResultRow) -> bool:
     """A trajectory metric's row (``halftime``: one score for a whole checkpoint series, its base in the detail)."""
-    return isinstance(row.detail, dict) and "half_time_percent" in row.detail and "base" in row.detail
+    return isinstance(row.detail, dict) and all(k in row.detail for k in ("base", "steps", "curve"))
 
 
 def build_leaderboard(rows: list[ResultRow], registry=None) -> Leaderboard:
@@ -294,7 +294,8 @@ def build_leaderboard(rows: list[ResultRow], registry=None) -> Leaderboard:
     specs = registry.specs if registry is not None else {"models": {}, "datasets": {}, "metrics": {}}
     all_rows, rows = rows, [r for r in rows if not is_half_time_row(r)]
     stored_half_times: dict[tuple[str, str, str], ResultRow] = {}
-    for row in sorted((r for r in all_rows if is_half_time_row(r) and r.subject == AGGREGATE_SUBJECT),
+    for row in sorted((r for r in all_rows if is_half_time_row(r) and r.subject == AGGREGATE_SUBJECT
+                       and "half_time_step" in r.detail),
                       key=lambda r: r.updated_at):
         stored_half_times[(row.model, row.dataset, str(row.detail["base"]))] = row  # the latest wins
     aggregates = [r for r in rows if r.subject == AGGREGATE_SUBJECT]
