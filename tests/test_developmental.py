@@ -209,3 +209,12 @@ def test_grid_scores_the_series_resumes_after_a_kill_and_stores_bench_runs_half_
                      and r.detail["base"] == bench.metric)
         assert board.half_time("tiny-dino", bench) == total.detail["half_time_step"]
 
+
+
+@pytest.mark.parametrize("name", ["synthetic-fmri-dev", "synthetic-meg-dev"])
+def test_the_developmental_datasets_pass_the_conformance_checklist(weights, name):
+    from brainbench.core import conformance
+    from brainbench.core.registry import get_registry
+
+    report = conformance.check_dataset(get_registry().dataset(name), DATA)
+    assert report.ok and report.count("skip") == 0, report.render()
