@@ -154,7 +154,8 @@ def _model_plots(board: Leaderboard, model: str, out: Path) -> list[Plot]:
     if curves:
         labelled = {b.title: curves[b.slug] for b in board.benchmarks if b.slug in curves}
         add(plots.training_curves, "training", f"{model}: score over training steps (dashed: half-times)",
-            "training steps", labelled, {label: half_time(points) for label, points in labelled.items()})
+            "training steps", labelled, {b.title: board.half_time(model, b) for b in board.benchmarks
+                                         if b.slug in curves})
 
     for entry in _plotted_entries(board, model):
         for b in board.benchmarks:
@@ -260,7 +261,12 @@ def _half_time_rows(board: Leaderboard, model: str) -> list[tuple[str, float | N
         curve = board.curves(model).get(b.slug)
         if not curve:
             continue
-        rows.append((b.title, half_time(curve)))
+        rows.append((b.title, board.half_time(model, b)))
+        stored = board.half_time_row(model, b)
+        if stored is not None and isinstance(stored.detail.get("regions"), dict):
+            rows += [(f"{b.title} · {region}", finite(value.get("step")) if isinstance(value, dict) else None)
+                     for region, value in stored.detail["regions"].items()]
+            continue
         regions: dict[str, list[tuple[int, float]]] = {}
         for e in steps:
             row = e.cells[b.slug].row

@@ -12,7 +12,10 @@ stored is *missing* (``None``), never 0. Training curves are the scores of one m
 its ``step-N`` checkpoints (``init`` is not part of them: the registry's ``init`` is a seeded
 random initialisation, not necessarily the training run's first weights; store a ``step-0``
 row for that); the half-time is the first step at which the curve reaches half its final
-value (linear interpolation between checkpoints).
+value (linear interpolation between checkpoints) — unless a ``halftime`` row of the series is
+stored (``bench run -m NAME@all -x halftime`` or ``bench grid``): then the leaderboard shows the
+metric's half-time (init included as step 0, its interpolation and threshold) and its per-region
+half-times. Those trajectory rows (checkpoint ``all``) are not a column of their own.
 """
 from __future__ import annotations
 
@@ -203,7 +206,21 @@ class Leaderboard:
     metadata: dict[str, dict[str, Any]]  # model -> registry metadata (may be empty)
     descriptions: dict[str, str]  # model -> registry description
     rows: list[ResultRow]
+    #: (model, dataset, base metric) → the latest stored half-time aggregate row of the model's series
+    stored_half_times: dict[tuple[str, str, str], ResultRow] = field(default_factory=dict)
     _by_group: dict[tuple, list[ResultRow]] | None = field(default=None, repr=False)
+
+    def half_time_row(self, model: str, bench: "Benchmark") -> ResultRow | None:
+        """The stored half-time row of ``model``'s series on ``bench`` (its dataset and metric as base)."""
+        return self.stored_half_times.get((model, bench.dataset, bench.metric))
+
+    def half_time(self, model: str, bench: "Benchmark") -> float | None:
+        """Half-time in steps on ``bench``: the stored half-time row's, else estimated from the curve."""
+        row = self.half_time_row(model, bench)
+        if row is not None:
+            return finite(row.detail.get("half_time_step"))
+        curve = self.curves(model).get(bench.slug)
+        return half_time(curve) if curve else None
 
     def subject_rows(self, row: ResultRow) -> list[ResultRow]:
         """The subjects' rows behind an aggregate ``row`` (same key but the subject, same benchmark version)."""
@@ -275,9 +292,20 @@ def _by_prefix(registry, model: str):
         return None
 
 
+def is_half_time_row(row: ResultRow) -> bool:
+    """A trajectory metric's row (``halftime``: one score for a whole checkpoint series, its base in the detail)."""
+    return isinstance(row.detail, dict) and all(k in row.detail for k in ("base", "steps", "curve"))
+
+
 def build_leaderboard(rows: list[ResultRow], registry=None) -> Leaderboard:
     """Group ``rows`` into benchmarks and entries; ``registry`` (optional) gives names their metadata."""
     specs = registry.specs if registry is not None else {"models": {}, "datasets": {}, "metrics": {}}
+    all_rows, rows = rows, [r for r in rows if not is_half_time_row(r)]
+    stored_half_times: dict[tuple[str, str, str], ResultRow] = {}
+    for row in sorted((r for r in all_rows if is_half_time_row(r) and r.subject == AGGREGATE_SUBJECT
+                       and "half_time_step" in r.detail),
+                      key=lambda r: r.updated_at):
+        stored_half_times[(row.model, row.dataset, str(row.detail["base"]))] = row  # the latest wins
     aggregates = [r for r in rows if r.subject == AGGREGATE_SUBJECT]
     counts = _subject_counts(rows)
     groups: dict[tuple[str, str, int], list[ResultRow]] = {}
@@ -319,7 +347,7 @@ def build_leaderboard(rows: list[ResultRow], registry=None) -> Leaderboard:
             if row is not None and not n:
                 n = counts[(row.model, row.checkpoint, row.dataset, row.metric, row.options, version_of(row))]
             entry.cells[bench.slug] = Cell(row, n)
-    board = Leaderboard(benchmarks, list(entries.values()), metadata, descriptions, rows)
+    board = Leaderboard(benchmarks, list(entries.values()), metadata, descriptions, all_rows, stored_half_times)
     _add_half_times(board)
     first = benchmarks[0].slug if benchmarks else None
     board.entries.sort(key=lambda e: (first is None or e.cells[first].score is None,
@@ -337,7 +365,7 @@ def _add_half_times(board: Leaderboard) -> None:
         final = max(steps, key=lambda e: step_of(e.checkpoint))
         for bench in board.benchmarks:
             if bench.slug in curves and bench.metric not in final.half_times:
-                final.half_times[bench.metric] = half_time(curves[bench.slug])
+                final.half_times[bench.metric] = board.half_time(model, bench)
 
 
 def half_time_metrics(board: Leaderboard) -> list[str]:

@@ -51,6 +51,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # the one exception: synthetic data plant their truth in a reference model's activations
     "plugins.datasets.synthetic": (*GROUND, "", "core.config", "core.compute", "core.contract", "plugins",
                                    "core.registry", "core.pipeline.activations"),
+    # the developmental data read a trained tiny-dino checkpoint's activations (same reason)
+    "plugins.datasets.synthetic_dev": (*GROUND, "", "core.config", "core.compute", "core.contract", "plugins",
+                                       "core.registry", "core.pipeline.activations"),
     # imported features are checked against a dataset's stimuli, which the registry builds
     "plugins.models.features": (*GROUND, "", "core.config", "core.compute", "core.contract", "plugins",
                                 "core.registry"),

@@ -127,6 +127,9 @@ def _grid(models, datasets, metrics, subjects, sets, pooling, batch_size, precis
         finally:
             progress.close()
         rows = summary_rows(plan, store)
+        from ..grid.series import finish_series
+
+        rows += finish_series(plan.series, store, request, echo=lambda message: quiet or click.echo(message, err=True))
     click.echo(render(rows, fmt))
     _finish(report, plan, quiet)
 

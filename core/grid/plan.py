@@ -36,6 +36,7 @@ from ..registry.guards import build
 from ..contract.options import key_options
 from ..registry.options import validate
 from .executors import DatasetTask, Event, JobDone, JobFailed, JobKey, MetricTask, WorkUnit
+from .series import base_metrics_for, expand_all, metric_build_options, plan_series, series_lines, settle
 from ..registry.specs import get_registry
 from ..store.results import AGGREGATE_SUBJECT, Failure, ResultRow, ResultStore
 from .selection import (PluginOptions, candidate_checkpoints, checkpoint_sort_key, parse_sets, select,
@@ -98,6 +99,7 @@ class Plan:
     unavailable: list[tuple[str, str, str]]  # (kind, name, reason)
     not_applicable: list[tuple[str, str, str]]  # (dataset, metric, reason)
     device: str
+    series: list = field(default_factory=list)  # series.SeriesJob: trajectory metrics over checkpoint series
 
     @property
     def pending(self) -> list[JobKey]:
@@ -119,6 +121,7 @@ class Plan:
             "pending": [job._asdict() for job in self.pending],
             "unavailable": [{"kind": k, "name": n, "reason": r} for k, n, r in self.unavailable],
             "not_applicable": [{"dataset": d, "metric": m, "reason": r} for d, m, r in self.not_applicable],
+            "series": [s.to_json() for s in self.series],
         }
 
     def peak_memory(self) -> int | None:
@@ -212,10 +215,12 @@ def plan_grid(request: GridRequest, store: ResultStore, config: Config) -> Plan:
                        "metric": [registry.metric(n) for n in select("metrics", request.metrics)]})
     unavailable: list[tuple[str, str, str]] = []
     not_applicable: list[tuple[str, str, str]] = []
+    model_pairs = expand_all(model_pairs, options)  # NAME@all → every checkpoint of its series
     datasets = {n: d for n in select("datasets", request.datasets) if (d := _build(
         "dataset", n, lambda n=n: build(registry.dataset(n), **options.get("dataset", n)), unavailable)) is not None}
     metrics = {n: m for n in select("metrics", request.metrics) if (m := _build(
-        "metric", n, lambda n=n: build(registry.metric(n), **options.get("metric", n)), unavailable)) is not None}
+        "metric", n, lambda n=n: build(registry.metric(n), **metric_build_options(registry.metric(n), options.get(
+            "metric", n))), unavailable)) is not None}
     applicable: dict[str, list[str]] = {}
     subjects: dict[str, tuple[list[str], bool]] = {}
     for d, dataset in datasets.items():
@@ -226,8 +231,7 @@ def plan_grid(request: GridRequest, store: ResultStore, config: Config) -> Plan:
             continue
         for m, metric in metrics.items():
             if getattr(metric, "trajectory", False):
-                not_applicable.append((d, m, "scored over a checkpoint series: use `bench run -m NAME@all -x "
-                                       f"{m}`"))
+                applicable.setdefault(d, [])  # its base metrics are added per series (grid/series.py)
                 continue
             try:
                 metric.check_dataset(dataset)
@@ -237,6 +241,8 @@ def plan_grid(request: GridRequest, store: ResultStore, config: Config) -> Plan:
     if request.subjects and not any(chosen for chosen, _ in subjects.values()):
         wanted = ", ".join(split_patterns(request.subjects))
         raise BrainbenchError(f"no selected dataset has a subject matching {wanted}")
+    series_jobs = plan_series(model_pairs, [m for m, metric in metrics.items() if getattr(metric, "trajectory", False)],
+                              datasets, subjects, request, not_applicable)
     stimuli = {}
     for d in list(applicable):  # a dataset whose stimuli cannot be read is reported and skipped like any
         fingerprint = _build("dataset", d, datasets[d].stimuli.fingerprint, unavailable)
@@ -261,11 +267,17 @@ def plan_grid(request: GridRequest, store: ResultStore, config: Config) -> Plan:
         tasks, n_stored = [], 0
         for d in order:
             metric_tasks = []
-            for m in applicable[d]:
+            scored = [(m, metrics[m], options.get("metric", m)) for m in applicable[d]] + base_metrics_for(
+                series_jobs, spec.name, checkpoint, d)
+            seen = set()
+            for m, metric, metric_options in scored:
                 chosen, complete = subjects[d]
                 job = JobKey(model.name, model.checkpoint, d, "", m, row_options(
-                    metrics[m], request.pooling, key_options(spec, model_options),
+                    metric, request.pooling, key_options(spec, model_options),
                     key_options(registry.dataset(d), options.get("dataset", d)), request.precision))
+                if (m, job.options) in seen:
+                    continue  # a base metric of a series that the grid also scores directly
+                seen.add((m, job.options))
                 keys = {s: job._replace(subject=s) for s in chosen + [AGGREGATE_SUBJECT] * complete}
                 n_stored += sum(k in stored_keys for k in keys.values())
                 plan.stored += [k for k in keys.values() if k in stored_keys]
@@ -280,7 +292,7 @@ def plan_grid(request: GridRequest, store: ResultStore, config: Config) -> Plan:
                     plan.failed_skipped.append(keys[AGGREGATE_SUBJECT])
                 if todo or aggregate:
                     stored_scores = _stored_scores(store, job, have) if aggregate and have else {}
-                    metric_tasks.append(MetricTask(m, options.get("metric", m), job.options, todo, aggregate,
+                    metric_tasks.append(MetricTask(m, metric_options, job.options, todo, aggregate,
                                                    chosen, stored_scores))
             if metric_tasks:
                 tasks.append(DatasetTask(d, options.get("dataset", d), stimuli[d], metric_tasks))
@@ -297,6 +309,8 @@ def plan_grid(request: GridRequest, store: ResultStore, config: Config) -> Plan:
         plan.models.append(ModelPlan(unit.ref, len(unit.jobs()), n_stored, sets, memory))
         if tasks:
             plan.units.append(unit)
+    plan.series = series_jobs
+    settle(series_jobs, stored_keys, plan.pending, request.force)
     return plan
 
 
@@ -371,6 +385,7 @@ def describe_plan(plan: Plan) -> str:
     lines.append(f"activations to extract: {data['activations_to_extract']} ({cached} already cached)")
     lines.append(f"estimated peak memory: {_gib(plan.peak_memory())} on {plan.device} (the largest model's "
                  "weights plus one batch of images; models run one at a time per device)")
+    lines += series_lines(plan.series)
     if plan.unavailable:
         lines.append("unavailable (skipped):")
         lines += [f"  {kind} {name}: {reason}" for kind, name, reason in plan.unavailable]

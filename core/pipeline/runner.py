@@ -106,9 +106,13 @@ def run(
     model_specs = [registry.model(ref.name) for ref in refs]
     dataset_specs = [registry.dataset(name) for name in datasets]
     plan = plan_metrics([registry.metric(name) for name in metrics], options.metric_options)
-    # models before datasets: building one loads nothing yet, and missing weights fail at once
+    # models before datasets: building one loads nothing yet, and missing weights fail at once — unless a
+    # dataset is asked to train its reference first (make_reference), which may create the series
+    build_datasets = lambda: {spec.name: build(spec, **options.dataset_options) for spec in dataset_specs}  # noqa: E731
+    built_datasets = build_datasets() if options.dataset_options.get("make_reference") else None
     jobs = expand_models(refs, model_specs, options, needs_series=bool(plan.trajectory))
-    built_datasets = {spec.name: build(spec, **options.dataset_options) for spec in dataset_specs}
+    if built_datasets is None:
+        built_datasets = build_datasets()
     applicable = plan.check_datasets(built_datasets, echo)
     for dataset in built_datasets.values():  # every file a run reads, before the expensive extraction
         require_files(dataset)

@@ -233,23 +233,31 @@ class TrajectoryScores:
     def _save(self, store, key, spec, metric, dataset_name, base, points, subject, score: Score, elapsed) -> ResultRow:
         base_spec, base_metric = self.plan.base(base)
         last = points[-1][1][base][-1]
-        metric_options = metric.row_options(base) if hasattr(metric, "row_options") else {**metric.options,
-                                                                                              "base": base}
-        options = {"metric": metric_options, "base_metric": base_metric.scoring_options(), "pooling": self.options.pooling,
-                   "model": key_options_named("models", key[0], self.options.model_options),
-                   "dataset": key_options_named("datasets", dataset_name, self.options.dataset_options)}
-        if self.options.precision not in (None, "fp32"):
-            options["precision"] = self.options.precision
+        options = trajectory_row_options(metric, base, base_metric, self.options.pooling,
+                                         key_options_named("models", key[0], self.options.model_options),
+                                         key_options_named("datasets", dataset_name, self.options.dataset_options),
+                                         self.options.precision)
         keys = "|".join(rows[base][-1].activations_key for _, rows in points)
         sources = [self.specs[key], base_spec, spec] + ([self.dataset_specs[dataset_name]]
                                                         if dataset_name in self.dataset_specs else [])
         context = dict(model=key[0], checkpoint=key[1], dataset=dataset_name, metric=spec.name,
                        data_hash=last.data_hash, activations_key=hashlib.sha256(keys.encode()).hexdigest()[:32],
-                       options=canonical_options(options), plugin_versions={s.plugin: s.source for s in sources},
+                       options=options, plugin_versions={s.plugin: s.source for s in sources},
                        seed=int(self.options.model_options.get("seed", 0)))
         row = score_row(context, subject, score, elapsed)
         store.save(row)
         return row
+
+
+def trajectory_row_options(metric, base: str, base_metric, pooling: str, model_options: dict, dataset_options: dict,
+                           precision: str | None = None) -> str:
+    """The canonical ``options`` of a trajectory metric's rows for one base metric (``bench grid`` keys them too)."""
+    metric_options = metric.row_options(base) if hasattr(metric, "row_options") else {**metric.options, "base": base}
+    options = {"metric": metric_options, "base_metric": base_metric.scoring_options(), "pooling": pooling,
+               "model": model_options, "dataset": dataset_options}
+    if precision not in (None, "fp32"):
+        options["precision"] = precision
+    return canonical_options(options)
 
 
 def _scores_by_subject(points, base: str) -> dict[str, list[Score]]:

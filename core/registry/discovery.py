@@ -24,6 +24,7 @@ DEFAULT_PLUGINS = (
     "brainbench.plugins.models.by_name",
     "brainbench.plugins.models.features",
     "brainbench.plugins.datasets.synthetic",
+    "brainbench.plugins.datasets.synthetic_dev",
     "brainbench.plugins.datasets.nsd",
     "brainbench.plugins.datasets.things_meg",
     "brainbench.plugins.metrics.encoding",

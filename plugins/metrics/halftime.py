@@ -144,7 +144,7 @@ class Halftime(Metric):
     def summarize(self, aggregates: Mapping[tuple[str, str], Score]) -> tuple[dict, str]:
         """The half-times of every (dataset, base metric), earliest first, and a one-line report."""
         summary = order_summary(aggregates)
-        return summary, format_order(summary)
+        return summary, "\n".join([format_order(summary), *format_targets(aggregates)])
 
     def conformance_check(self) -> tuple[str, str]:
         """``bench check``'s probe for this trajectory metric: planted logistic curves with a known half-time.
@@ -430,6 +430,26 @@ def format_order(summary: dict) -> str:
     verdict = {True: "the paper's order", False: "not the paper's order",
                None: "ties or too few half-times to compare with the paper's order"}
     return f"{text}; {verdict[summary['matches_paper']]} ({summary['paper_order']})"
+
+
+def format_targets(aggregates: Mapping[tuple[str, str], Score]) -> list[str]:
+    """One line per aggregate with per-region (per-window) half-times: each one, and their correlation with
+    distance from V1 (time), r and p — what ``bench run`` prints after the order."""
+    lines = []
+    for (dataset, base), score in aggregates.items():
+        for kind, table, label in (("region", "per_region_half_time", "distance"),
+                                   ("window", "per_window_half_time", "time")):
+            values = score.detail.get(table)
+            if not isinstance(values, dict) or not values:
+                continue
+            stats = score.detail.get(f"{label}_correlation") or {}
+            r, p = stats.get("pearson_r"), stats.get("p_value")
+            against = "distance from V1" if kind == "region" else "window time"
+            correlation = ("r n/a" if r is None else f"r = {r:.2f}, p = " + ("n/a" if p is None else f"{p:.3g}")) \
+                + f", n = {stats.get('n', 0)}"
+            each = ", ".join(f"{k} {v:.1f}%" for k, v in values.items() if isinstance(v, (int, float)))
+            lines.append(f"  per {kind} ({base}, {dataset}): {each}; half-time vs {against}: {correlation}")
+    return lines
 
 
 @brainbench.hookimpl(trylast=True)
