@@ -134,6 +134,8 @@ def test_a_requested_region_without_voxels_is_said_and_recorded(nsd_copy):  # re
     assert "requested regions with no voxel in the atlas, left out: lh.V3, rh.V3" in result.stderr
     subject = [r for r in rows() if r.subject == "subj01"][0]
     assert subject.detail["empty_regions"] == ["lh.V3", "rh.V3"]
+    check = invoke("data", "check", "nsd", "--nsd-root", nsd_copy, "--set", "sessions=2", "--set", "regions=V1,V3")
+    assert check.exit_code == 1 and "has no voxel of the requested region lh.V3 (subj01)" in check.stdout, check.output
 
 
 def test_an_all_nan_region_is_said_and_recorded(nsd_copy):  # rel-14
@@ -170,6 +172,8 @@ def test_spatial_without_its_reference_region_refuses_and_stores_nothing(nsd_cop
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: metric 'spatial' has 0 usable regions for subj01") and "no position for" in last
     assert rows() == []
+    check = invoke("data", "check", "nsd", "--nsd-root", nsd_copy, "--set", "sessions=2")
+    assert check.exit_code == 1 and "has no voxel of lh.V1, the region distances are measured from" in check.stdout
 
 
 # -- MEG epochs with NaN samples (rel-31) -----------------------------------------------------

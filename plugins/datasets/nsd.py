@@ -77,8 +77,8 @@ from brainbench.plugins.datasets.nsd_files import (
     ATLASES, HEMISPHERES, SUBJECT_SESSIONS, SUBJECTS, TRIALS_PER_SESSION, Design, Layout, atlas_labels,
     read_design, read_float_volume, read_label_volume, read_session,
 )
+from brainbench.plugins.datasets.nsd_integrity import check_stimuli_file, reading, region_problems
 from brainbench.plugins.datasets.nsd_check import check_tree
-from brainbench.plugins.datasets.nsd_integrity import check_stimuli_file, reading
 from brainbench.plugins.datasets.nsd_options import (  # noqa: F401 - DEFAULT_REGIONS is part of the API
     DEFAULT_REGIONS, ROOT_HINT, choice, flag, parse_subjects, positive_int, resolve_regions, resolve_root, split_region,
 )
@@ -257,7 +257,10 @@ class NSD(Dataset):
             return [str(exc)]
         try:
             hemis = HEMISPHERES if hemispheres == "both" else (hemispheres,)
-            resolve_regions(regions, atlas_labels(layout, atlas), hemis, atlas)
+            resolved = resolve_regions(regions, atlas_labels(layout, atlas), hemis, atlas)
+            # regions named explicitly must have voxels; the reference region always
+            problems += region_problems(layout, wanted or layout.present_subjects(), atlas,
+                                        resolved if regions is not None else [], REFERENCE.get(atlas), hemis)
         except BrainbenchError as exc:
             problems.append(str(exc))
         if not problems:  # a consistent tree: say which sessions a run will use, and check the images cover them

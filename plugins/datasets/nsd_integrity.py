@@ -63,3 +63,36 @@ def check_stimuli_file(path: Path, nsd_ids: Iterable[int] | None = None) -> int:
             return n
 
     return reading(path, check)
+
+
+def region_problems(layout, subjects: Iterable[str], atlas: str, regions: list[str], reference: str | None,
+                    hemispheres: Iterable[str] = ("lh", "rh")) -> list[str]:
+    """Requested regions without a voxel, and a missing reference region, per subject's label volume.
+
+    The same facts ``bench run`` reports (a region left out, spatial refused), found from the
+    label volumes alone. Unreadable volumes are left to :func:`~.nsd_files.check_tree`.
+    """
+    from brainbench.plugins.datasets.nsd_files import atlas_labels, read_label_volume
+    from brainbench.plugins.datasets.nsd_options import split_region
+
+    index = {name: value for value, name in atlas_labels(layout, atlas).items()}
+    problems = []
+    for subject in subjects:
+        for hemisphere in dict.fromkeys([*(split_region(r)[0] for r in regions), *hemispheres]):
+            path = layout.roi(subject, atlas, hemisphere)
+            try:
+                present = set(np.unique(read_label_volume(path, layout)[0]).tolist())
+            except BrainbenchError:
+                continue
+            if not present - {0, -1}:
+                continue  # no label at all: a broken volume, not a missing region (check_tree looks at its shape)
+            mine = [r for r in regions if split_region(r)[0] == hemisphere]
+            empty = [r for r in mine if index.get(split_region(r)[1]) not in present]
+            if empty:
+                problems.append(f"{path} has no voxel of the requested region{'s' * (len(empty) > 1)} "
+                                f"{', '.join(empty)} ({subject}); {'they' if len(empty) > 1 else 'it'} would be "
+                                "left out of every score")
+            if reference and index.get(reference) not in present:
+                problems.append(f"{path} has no voxel of {hemisphere}.{reference}, the region distances are measured "
+                                f"from ({subject}); the spatial metric cannot be computed")
+    return problems

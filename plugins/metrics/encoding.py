@@ -48,7 +48,7 @@ import brainbench
 from brainbench.core.contract.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.contract.metric import Metric, Score
-from brainbench.core.contract.options import RIDGE_OPTIONS, PathOption, Text
+from brainbench.core.contract.options import RIDGE_OPTIONS, Choice, PathOption, Text
 from brainbench.core.compute.ridge import cv_permutation_null, cv_predict
 from brainbench.core.compute.stats import pearson, sem
 from brainbench.plugins.metrics.layer_selection import (LAYER_SELECTIONS, NestedSelection, average_layer_tables,
@@ -94,7 +94,8 @@ class Encoding(Metric):
         "maps_dir": None,
     }
     output_options = ("maps_dir",)
-    option_types = {**RIDGE_OPTIONS, "layer": Text(help="'best' or a layer name"),
+    option_types = {**RIDGE_OPTIONS, "layer_selection": Choice(*LAYER_SELECTIONS),
+                    "layer": Text(nullable=True, help="a layer name (layer_selection=fixed)"),
                     "maps_dir": PathOption(help="folder to write per-unit maps to")}
 
     def __init__(self, **options):

@@ -114,7 +114,7 @@ class Halftime(Metric):
                     "interpolation": Choice(*INTERPOLATIONS), "baseline": Choice(*BASELINES),
                     "bootstrap": Int(minimum=0), "resample": Choice(*RESAMPLING), "ci": Float(above=0, below=1),
                     "n_permutations": Int(minimum=0), "window_ms": Float(above=0), "min_final": Float(minimum=0),
-                    "seed": Int(minimum=0)}
+                    "region_layer": Choice(*REGION_LAYERS), "seed": Int(minimum=0)}
 
     def __init__(self, **options: Any):
         super().__init__(**options)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 import brainbench
+from brainbench.core.contract.options import Choice
 from brainbench.core.errors import BrainbenchError
 from brainbench.plugins.metrics.similarity import SimilarityMetric
 
@@ -44,6 +45,7 @@ def compare_rdms(a: list[np.ndarray], b: list[np.ndarray], comparison: str = "sp
 class RSA(SimilarityMetric):
     name = "rsa"
     defaults = {**SimilarityMetric.defaults, "rdm": "correlation", "comparison": "spearman"}
+    option_types = {**SimilarityMetric.option_types, "rdm": Choice(*RDM_METHODS), "comparison": Choice(*COMPARISONS)}
 
     def __init__(self, **options: Any):
         super().__init__(**options)

@@ -39,6 +39,7 @@ import numpy as np
 from brainbench.core.contract.data import Dataset, Responses
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.contract.metric import Metric, Score
+from brainbench.core.contract.options import Choice, Text
 from brainbench.core.compute.stats import sem
 from brainbench.plugins.metrics.layer_selection import average_layer_tables
 
@@ -72,6 +73,9 @@ class SimilarityMetric(Metric, abc.ABC):
     """Per layer × group similarity of model and brain representations; see the module docstring."""
 
     defaults = {"layer_selection": "best", "layer": None, "noise_ceiling": "subjects"}
+    option_types = {"layer_selection": Choice(*SELECTIONS),
+                    "layer": Text(nullable=True, help="a layer name (layer_selection=fixed)"),
+                    "noise_ceiling": Choice(*CEILINGS)}
 
     def __init__(self, **options: Any):
         super().__init__(**options)

@@ -52,7 +52,7 @@ from brainbench.core.contract.metric import Metric, Score, subjects_used
 from brainbench.core.contract.options import RIDGE_OPTIONS, Choice
 from brainbench.core.compute.stats import sem
 from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding, usable_units
-from brainbench.plugins.metrics.similarity_choice import check_similarity, similarity_metric
+from brainbench.plugins.metrics.similarity_choice import SIMILARITIES, check_similarity, similarity_metric
 
 LAYER_ESTIMATES = ("argmax", "weighted")
 ALTERNATIVES = ("two-sided", "greater")
@@ -73,7 +73,8 @@ class Spatial(Metric):
         "seed": 0,
     }
 
-    option_types = {**RIDGE_OPTIONS, "layer_estimate": Choice(*LAYER_ESTIMATES), "alternative": Choice(*ALTERNATIVES)}
+    option_types = {**RIDGE_OPTIONS, "layer_estimate": Choice(*LAYER_ESTIMATES), "alternative": Choice(*ALTERNATIVES),
+                    "similarity": Choice(*SIMILARITIES)}
 
     def __init__(self, **options: Any):
         super().__init__(**options)

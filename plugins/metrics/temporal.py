@@ -51,7 +51,7 @@ from brainbench.core.errors import BrainbenchError
 from brainbench.core.contract.metric import Metric, Score
 from brainbench.core.contract.options import RIDGE_OPTIONS, Choice, Float, Int
 from brainbench.plugins.metrics.encoding import PAPER_ALPHAS, Encoding, usable_units
-from brainbench.plugins.metrics.similarity_choice import check_similarity, similarity_metric
+from brainbench.plugins.metrics.similarity_choice import SIMILARITIES, check_similarity, similarity_metric
 
 
 def unit_grid(r: np.ndarray, sensors: np.ndarray, times: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -202,9 +202,9 @@ class Temporal(Metric):
         "seed": 0,
     }
 
-    option_types = {**RIDGE_OPTIONS, "peak": Choice("window", "argmax"), "threshold": Float(above=0, maximum=1),
+    option_types = {**RIDGE_OPTIONS, "peak": Choice(*PEAKS), "threshold": Float(above=0, maximum=1),
                     "onset_test": Choice("fdr", "cluster"), "onset_alpha": Float(above=0, below=1),
-                    "cluster_permutations": Int(minimum=0)}
+                    "cluster_permutations": Int(minimum=0), "similarity": Choice(*SIMILARITIES)}
 
     def __init__(self, **options: Any):
         super().__init__(**options)
