@@ -34,6 +34,7 @@ from .config import Config
 from .errors import BrainbenchError
 from .benchmarks import current_version
 from .guards import build, expect_responses, expect_score
+from .layer_store import RowsOf
 from .provenance import scoring_provenance
 from .metric import Score
 from .registry import ModelRef, Spec, get_registry
@@ -165,7 +166,8 @@ def _score(model, model_spec, dataset, dataset_spec, metrics, subjects, store, c
 def score_subject(metric, metric_spec: Spec, dataset, dataset_spec: Spec, activations, subject: str) -> Score:
     """One subject's score: its responses, the activations of its stimuli, the metric — each checked."""
     responses = expect_responses(dataset.responses(subject), dataset_spec, subject, len(dataset.stimuli))
-    features = {layer: values[responses.stimulus_index] for layer, values in activations.layers.items()}
+    # lazy: a layer's rows are read (from its memory-mapped file) when the metric reaches it
+    features = RowsOf(activations.layers, responses.stimulus_index)
     return expect_score(metric.score(features, responses, dataset), metric_spec)
 
 
