@@ -5,7 +5,8 @@
 2,000 images and a kill at 50 % of 2,000 with dinov3-base: about 25 minutes on one CPU);
 ``--benchmark-disable`` (or ``BRAINBENCH_BENCH_QUICK=1``) a quick pass on small sizes (dinov3-small
 at 64 px on 16 images, dinov3-tiny for memory, resume and decodes) that checks the machinery,
-not the goals. The report after the last
+not the goals. ``BRAINBENCH_BENCH_EXTRACT=MODEL:N`` sets the model and the largest N of the
+memory and resume benchmarks (e.g. ``dinov3-small:2000`` on a busy machine). The report after the last
 benchmark prints every ratio of this run; docs/performance.md has the figures and the commands.
 
 THINGSvision is not compared here: see docs/performance.md for why, and for the comparison
@@ -105,6 +106,16 @@ def test_extract_against_the_bare_forward(benchmark, images, tmp_path, quick, li
     assert warm_ratio > 0.5 and cold_ratio > 0.3  # gross regressions only: timings are not asserted
 
 
+def _memory_workload(quick: bool) -> tuple[str, int]:
+    """(model, largest N) of the memory and resume benchmarks; ``BRAINBENCH_BENCH_EXTRACT=MODEL:N`` overrides."""
+    model, n = ("dinov3-tiny", 200) if quick else ("dinov3-base", 2000)
+    override = os.environ.get("BRAINBENCH_BENCH_EXTRACT")
+    if override:
+        model, _, size = override.partition(":")
+        n = int(size or n)
+    return model, n
+
+
 def _run_worker(model, images, cache, n, batch=16, count=None, pooling="mean"):
     cmd = [sys.executable, str(WORKER), "run", model, str(images), str(cache), "--n", str(n), "--batch", str(batch),
            "--pooling", pooling]
@@ -114,7 +125,8 @@ def _run_worker(model, images, cache, n, batch=16, count=None, pooling="mean"):
 
 
 def test_peak_memory_is_flat_in_the_number_of_images(benchmark, images, tmp_path, quick, lines):
-    model, small, large = ("dinov3-tiny", 20, 200) if quick else ("dinov3-base", 200, 2000)
+    model, large = _memory_workload(quick)
+    small = large // 10
     stimuli(images, large)  # make the JPEGs outside the measurement
     peaks = {}
 
@@ -132,7 +144,8 @@ def test_peak_memory_is_flat_in_the_number_of_images(benchmark, images, tmp_path
 
 
 def test_a_kill_at_half_way_redoes_at_most_one_batch(benchmark, images, tmp_path, quick, lines):
-    model, n, batch = ("dinov3-tiny", 160, 16) if quick else ("dinov3-base", 2000, 16)
+    model, n = _memory_workload(quick)
+    batch = 16
     stimuli(images, n)
     count = tmp_path / "forwarded.txt"
     cache = tmp_path / "cache"

@@ -85,9 +85,10 @@ class _Batches(Dataset):
     """
 
     def __init__(self, stimuli: StimulusSet, batches: list[range], model: VisionModel, cached: dict, chunk: int):
-        self.stimuli, self.batches, self.model = stimuli, batches, model
+        self.stimuli, self.batches = stimuli, batches
         self.size = model.image_size
-        self.custom = has_own_preprocess(model)
+        # only a custom preprocess needs the model in the workers (not its network: it is unused there)
+        self.custom = model.preprocess if has_own_preprocess(model) else None
         self.cached, self.chunk = cached, chunk
 
     def __len__(self) -> int:
@@ -95,8 +96,8 @@ class _Batches(Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         indices = self.batches[i]
-        if self.custom:
-            return self.model.preprocess(self.stimuli.load(list(indices)))
+        if self.custom is not None:
+            return self.custom(self.stimuli.load(list(indices)))
         out = torch.empty((len(indices), 3, self.size, self.size), dtype=torch.uint8)
         todo = []
         for row, index in enumerate(indices):

@@ -286,3 +286,34 @@ def test_a_full_disk_is_found_at_the_first_batch(small_disk):
                 workers=0, progress=False)
     assert forwarded == [8]  # preallocation failed after the first batch, not at the end
     assert not list(small_disk.rglob("*.partial.npy"))
+
+
+def test_a_model_with_its_own_preprocess_keeps_it(tmp_path):
+    from brainbench.core.model import VisionModel
+
+    class OwnPreprocess(VisionModel):
+        image_size = 8
+
+        @property
+        def layer_names(self):
+            return ["pixels"]
+
+        def fingerprint(self):
+            return {"own": 1}
+
+        def load(self, device):
+            pass
+
+        def forward_layers(self, pixels):
+            return [pixels.flatten(1)]
+
+        def preprocess(self, images):  # a constant per image: its index in the batch is not used
+            return torch.stack([torch.full((3, 2, 2), float(np.asarray(im).mean())) for im in images])
+
+    images = _images(n=5, size=8)
+    for workers in (0, 1):
+        got = extract(OwnPreprocess("own", "init"), ArrayStimulusSet(images), device="cpu", batch_size=2,
+                      workers=workers, cache_dir=tmp_path / str(workers), progress=False)
+        np.testing.assert_allclose(got.layers["pixels"], np.repeat(images.mean((1, 2, 3))[:, None], 12, 1),
+                                   rtol=1e-6)
+        assert not (tmp_path / str(workers) / ".images").exists()  # its images are not the standard ones
