@@ -317,3 +317,30 @@ def test_a_model_with_its_own_preprocess_keeps_it(tmp_path):
         np.testing.assert_allclose(got.layers["pixels"], np.repeat(images.mean((1, 2, 3))[:, None], 12, 1),
                                    rtol=1e-6)
         assert not (tmp_path / str(workers) / ".images").exists()  # its images are not the standard ones
+
+
+def test_activations_follow_weights_replaced_with_the_same_size_and_mtime(tmp_path):
+    from safetensors.torch import save_file
+    from transformers import DINOv3ViTModel
+
+    from brainbench.plugins.models.dinov3 import dinov3_config
+
+    def weights(seed, path):
+        torch.manual_seed(seed)
+        state = DINOv3ViTModel(dinov3_config("dinov3-tiny")).state_dict()
+        save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+
+    path = tmp_path / "ck.safetensors"
+    weights(1, path)
+    stimuli = ArrayStimulusSet(_images(n=4))
+    old = extract(DINOv3("dinov3-tiny", "ck", weights=path), stimuli, device="cpu", cache_dir=tmp_path / "c",
+                  progress=False)
+    stat = path.stat()
+    weights(99, tmp_path / "new.safetensors")
+    os.utime(tmp_path / "new.safetensors", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(tmp_path / "new.safetensors", path)  # cp -p / rsync -a: same path, size and mtime
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    new = extract(DINOv3("dinov3-tiny", "ck", weights=path), stimuli, device="cpu", cache_dir=tmp_path / "c",
+                  progress=False)
+    assert not new.from_cache and new.key != old.key
+    assert not np.allclose(new.layers["layer03"], old.layers["layer03"])
