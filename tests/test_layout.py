@@ -28,8 +28,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "core._lazy": (),
     "core._moved": (),
     "core.config": ("core.errors", "core.files"),
+    "core.content_hash": ("core.errors", "core.config"),  # a file's SHA-256, remembered by path+size+mtime+inode
     "core.compute": (*GROUND,),
-    "core.contract": (*GROUND, "core.compute.stats"),
+    "core.contract": (*GROUND, "core.compute.stats", "core.compute.images"),
     "core.registry": (*GROUND, "core.contract"),
     "core.store": (*GROUND, "", "core.config", "core.contract", "core.registry",
                    "core.compute.cortical"),  # tidy tables name Glasser parcels
@@ -47,7 +48,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "api": (*GROUND, "", "core.config", "core.compute", "core.contract", "core.registry", "core.store",
             "core.pipeline", "core.commands.run"),
     "": (*GROUND, "core", "core.contract"),
-    "plugins": (*GROUND, "", "core.config", "core.compute", "core.contract", "plugins"),
+    "plugins": (*GROUND, "", "core.config", "core.content_hash", "core.compute", "core.contract", "plugins"),
     # the one exception: synthetic data plant their truth in a reference model's activations
     "plugins.datasets.synthetic": (*GROUND, "", "core.config", "core.compute", "core.contract", "plugins",
                                    "core.registry", "core.pipeline.activations"),

@@ -355,3 +355,22 @@ def test_real_fsaverage_labels_use_the_table_indices():
     labels, _ = read_label_volume(Path(REAL) / "nsd/lh.HCP_MMP1.mgz")
     assert labels.shape == (163842, 1, 1) and labels.min() == 0 and labels.max() == 180
     assert (labels == 1).sum() > 1000  # V1 covers thousands of fsaverage vertices
+
+
+@pytest.mark.parametrize("layout", [dict(chunks=(750, 1, 1, 1)),  # NSD's own: exact chunk reads
+                                    dict(chunks=(750, 1, 1, 1), compression="gzip"),  # row segments
+                                    dict(chunks=(50, 3, 4, 5))])  # anything else: z-slice boxes
+def test_hdf5_betas_are_read_by_voxel_in_every_chunk_layout(tmp_path, layout):
+    import h5py
+
+    from brainbench.plugins.datasets.nsd_files import read_session
+
+    rng = np.random.default_rng(0)
+    volume = rng.integers(-3000, 3000, size=(750, 6, 7, 8), dtype=np.int16)  # (trials, Z, Y, X)
+    path = tmp_path / "betas_session01.hdf5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("betas", data=volume, **layout)
+    ijk = np.stack([rng.integers(0, 8, 40), rng.integers(0, 7, 40), rng.integers(0, 6, 40)])  # (x, y, z) per voxel
+    got = read_session(path, ijk, (8, 7, 6))
+    expected = volume[:, ijk[2], ijk[1], ijk[0]].astype(np.float32) / np.float32(300.0)
+    np.testing.assert_array_equal(got, expected)

@@ -142,31 +142,19 @@ class VisionModel(abc.ABC):
             "image_size": self.image_size,
             "mean": list(self.mean),
             "std": list(self.std),
-            "resize": "shorter-side-bicubic-antialias+center-crop",
+            "resize": "shorter-side-bicubic-antialias+center-crop+uint8",
         }
 
     def preprocess(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """uint8 (H, W, 3) images → normalised float tensor (batch, 3, S, S).
 
-        The shorter side is resized to ``image_size`` (bicubic, antialiased), then the
-        centre square is cropped: square stimuli (NSD, THINGS) are only resized.
+        The shorter side is resized to ``image_size`` (bicubic, antialiased), the centre square
+        is cropped (square stimuli, NSD and THINGS, are only resized) and rounded to uint8, then
+        normalised by ``mean`` and ``std``. Extraction runs the same two steps apart
+        (:mod:`brainbench.core.pipeline.input_pipeline`): the resize in worker processes, the
+        normalisation on the device.
         """
-        size = self.image_size
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(3, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(3, 1, 1)
-        out = []
-        for image in images:
-            image = np.asarray(image)
-            if image.ndim == 2:
-                image = np.repeat(image[:, :, None], 3, axis=2)
-            t = torch.from_numpy(np.ascontiguousarray(image[:, :, :3])).permute(2, 0, 1).float() / 255.0
-            h, w = t.shape[1:]
-            scale = size / min(h, w)
-            new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
-            t = torch.nn.functional.interpolate(
-                t[None], size=(new_h, new_w), mode="bicubic", antialias=True, align_corners=False
-            )[0].clamp_(0, 1)
-            top, left = (new_h - size) // 2, (new_w - size) // 2
-            t = t[:, top : top + size, left : left + size]
-            out.append((t - mean) / std)
-        return torch.stack(out)
+        from ..compute.images import normalise, resize_uint8
+
+        batch = torch.stack([resize_uint8(image, self.image_size) for image in images])
+        return normalise(batch, self.mean, self.std, torch.device("cpu"))

@@ -1,18 +1,26 @@
 """Layer-wise activations of a model over a stimulus set, pooled per image, cached on disk.
 
-Cache layout: ``<home>/activations/<model>/<key>/<layer>.npy`` plus ``meta.json``.
-``key`` hashes everything that changes activations: the model's name, checkpoint and
-weights fingerprint, its preprocessing (resolution, normalisation, resize rule), the
-token pooling, the precision (when not fp32), the stimulus set's content hash and this
-module's format version; the layer is the file name. Files are written to a temporary
-name and renamed, so an interrupted run never leaves a half-written file behind.
+Cache layout: ``<home>/activations/<model>/<key>/<layer>.npy`` plus ``meta.json`` (see
+:mod:`brainbench.core.pipeline.layer_store`). ``key`` hashes everything that changes activations: the
+model's name, checkpoint and weights fingerprint (a hash of the weight files' content), its
+preprocessing (resolution, normalisation, resize rule), the token pooling, the precision (when not
+fp32), the stimulus set's content hash and this module's format version; the layer is the file
+name. Every layer file is checked against the shape, dtype and checksum written with it before
+it is reused; a damaged file is reported and computed again.
 
-Memory: images go through the model in batches; each layer's output is pooled and moved
-to the CPU as soon as the model yields it (:meth:`VisionModel.iter_layers`). Before the
-model is built, a pre-flight estimate (:func:`check_memory`) refuses, in one sentence, a
-model whose weights and one image cannot fit in the device's free memory.
-``batch_size="auto"`` starts from the largest batch the estimate allows and halves it
-whenever the device runs out of memory.
+Pipeline: images are decoded and resized to uint8 in worker processes (a ``DataLoader``,
+:mod:`brainbench.core.pipeline.input_pipeline`), or read from the preprocessed-image cache
+(:mod:`brainbench.core.pipeline.image_cache`) when a model with the same resize ran before, and normalised
+on the device. Each batch's pooled layers are written to preallocated per-layer files at once,
+with a progress marker: a killed extraction resumes from its last complete batch, and memory holds
+the model and a few batches, whatever the number of images. The layers come back as a lazy
+mapping of memory-mapped arrays (:class:`~brainbench.core.pipeline.layer_store.LayerFiles`).
+
+Memory: each layer's output is pooled and moved to the CPU as soon as the model yields it
+(:meth:`VisionModel.iter_layers`). Before the model is built, a pre-flight estimate
+(:func:`check_memory`) refuses, in one sentence, a model whose weights and one image cannot fit
+in the device's free memory. ``batch_size="auto"`` starts from the largest batch the estimate
+allows and halves it whenever the device runs out of memory.
 """
 from __future__ import annotations
 
@@ -21,21 +29,28 @@ import functools
 import gc
 import hashlib
 import json
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..compute.memory import free_host_memory
 from ..contract.data import StimulusSet
 from ..errors import BrainbenchError
-from ..files import atomic_write
+from .image_cache import CHUNK, ImageCache
+from .input_pipeline import has_own_preprocess, iter_batches, normalise, release_heap
+from .layer_store import LayerFiles, StreamingWriter, check_writable, layer_file, verify
 from ..contract.model import VisionModel, resolve_precision
+from ..compute.memory import free_host_memory
+from ..files import atomic_write
 
-FORMAT_VERSION = 1
+log = logging.getLogger("brainbench.cache")
+
+FORMAT_VERSION = 2
 POOLINGS = ("mean", "cls", "cls+mean", "all")
 #: features kept by ``pooling="all"`` (a fixed sparse random projection of all tokens)
 ALL_TOKENS_DIM = 4096
@@ -47,9 +62,13 @@ AUTO_BATCH_CAP = {"cuda": 256, "cpu": 32}
 
 @dataclass
 class Activations:
-    """Pooled activations: ``layers`` maps layer name → (n_stimuli, n_features) float32."""
+    """Pooled activations: ``layers`` maps layer name → (n_stimuli, n_features) float32.
 
-    layers: dict[str, np.ndarray]
+    From the cache, ``layers`` is a lazy mapping of memory-mapped files (a layer is read when it is
+    accessed); without a cache folder, a dict of in-memory arrays.
+    """
+
+    layers: Mapping[str, np.ndarray]
     key: str
     from_cache: bool
 
@@ -143,9 +162,7 @@ def model_folder(cache_dir: Path, name: str) -> Path:
     return Path(cache_dir) / (safe if safe == name else f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:8]}")
 
 
-def _layer_file(folder: Path, layer: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in layer)
-    return folder / f"{safe}.npy"
+_layer_file = layer_file  # the name before the layer store existed
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
@@ -212,9 +229,16 @@ def _free_device_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def _run_batch(model, images, device, wanted, index, pooling, autocast_dtype):
-    """Pool every wanted layer of one batch; layers leave the device as soon as they are yielded."""
-    pixels = model.preprocess(images).to(device)
+def _run_batch(model, batch, device, wanted, index, pooling, autocast_dtype):
+    """Pool every wanted layer of one batch; layers leave the device as soon as they are yielded.
+
+    ``batch`` is uint8 (b, 3, S, S), normalised here on the device, or already-normalised floats
+    from a model's own ``preprocess``.
+    """
+    if batch.dtype == torch.uint8:
+        pixels = normalise(batch, model.mean, model.std, device)
+    else:
+        pixels = batch.to(device, non_blocking=True)
     context = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None
                else contextlib.nullcontext())
     pooled: dict[str, np.ndarray] = {}
@@ -231,6 +255,20 @@ def _run_batch(model, images, device, wanted, index, pooling, autocast_dtype):
     return pooled
 
 
+class _InMemory:
+    """Rows of each layer kept in preallocated arrays (extraction without a cache folder)."""
+
+    def __init__(self, layers: list[str], n: int):
+        self.layers, self.n, self.arrays = layers, n, {}
+
+    def write(self, first: int, pooled: dict[str, np.ndarray]) -> None:
+        for layer in self.layers:
+            values = pooled[layer]
+            if layer not in self.arrays:
+                self.arrays[layer] = np.empty((self.n, values.shape[1]), np.float32)
+            self.arrays[layer][first: first + len(values)] = values
+
+
 def extract(
     model: VisionModel,
     stimuli: StimulusSet,
@@ -243,6 +281,8 @@ def extract(
     progress: bool = True,
     precision: str | None = None,
     memory_budget: int | None = None,
+    workers: int | None = None,
+    image_cache: bool = True,
 ) -> Activations:
     """Pooled activations of ``layers`` (default: all) for every stimulus.
 
@@ -261,8 +301,9 @@ def extract(
         Images per forward pass, or ``"auto"``: the largest batch the memory estimate allows
         (at most :data:`AUTO_BATCH_CAP`), halved each time the device runs out of memory.
     cache_dir
-        With a folder, layers already on disk are loaded instead of recomputed and new ones
-        are saved; the model is only built when some layer is missing.
+        With a folder, layers already on disk (and intact) are reused instead of recomputed, new
+        ones are streamed there batch by batch, and an interrupted extraction is resumed; the model
+        is only built when some layer is missing. Without one, the layers are kept in memory.
     progress
         Show a progress bar.
     precision
@@ -270,11 +311,24 @@ def extract(
         Half precision is meant for GPUs; it enters the cache key.
     memory_budget
         Bytes the model may use (default: what the device has free), for the pre-flight check.
+    workers
+        Processes that decode and resize images (default: from the CPU count, see
+        :func:`brainbench.core.pipeline.input_pipeline.default_workers`; 0 decodes in this process).
+    image_cache
+        With ``cache_dir``, keep the resized uint8 images in ``<cache_dir>/.images`` and reuse
+        them for every model with the same resize (:mod:`brainbench.core.pipeline.image_cache`).
 
     Returns
     -------
     Activations
         Layer name → (n_stimuli, n_features) float32, the cache key, and whether it came from the cache.
+
+    Raises
+    ------
+    BrainbenchError
+        An unknown layer, pooling, precision or device; a batch that does not fit in memory; a
+        cache folder that cannot be written (checked before any work) or a disk that fills up
+        (found at the first batch, when the layer files are preallocated).
     """
     if pooling not in POOLINGS:
         raise BrainbenchError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
@@ -300,51 +354,79 @@ def extract(
         return Activations({layer: pool_tokens(torch.from_numpy(np.ascontiguousarray(arrays[layer], dtype=np.float32)),
                                                model, pooling).numpy() for layer in wanted}, key, False)
     folder = None if cache_dir is None else model_folder(cache_dir, model.name) / key
-    if folder is not None and all(_layer_file(folder, layer).is_file() for layer in wanted):
-        return Activations({layer: np.load(_layer_file(folder, layer)) for layer in wanted}, key, True)
+    good: dict[str, Path] = {}
+    if folder is not None:
+        good, bad = verify(folder, wanted, len(stimuli))
+        for layer, why in bad.items():
+            log.warning("Warning: the cached activations %s are damaged (%s); they are computed again",
+                        layer_file(folder, layer), why)
+        if len(good) == len(wanted):
+            return Activations(LayerFiles({layer: good[layer] for layer in wanted}), key, True)
+        check_writable(folder)
+    todo = [layer for layer in wanted if layer not in good]
 
     torch_device = resolve_device(device)
     fits = check_memory(model, torch_device, memory_budget)
     if auto:
         cap = AUTO_BATCH_CAP.get(torch_device.type, 32)
         batch_size = max(1, min(cap, fits if fits is not None else cap, len(stimuli)))
+    if folder is not None:
+        sink = StreamingWriter(folder, todo, len(stimuli), {
+            "key": key, "model": model.name, "checkpoint": model.checkpoint, "pooling": pooling,
+            "precision": model.precision, "model_layers": all_layers})
+        start = sink.resume()
+        if start:
+            log.warning("Resuming the interrupted extraction of %s@%s at image %d of %d", model.name,
+                        model.checkpoint, start, len(stimuli))
+    else:
+        sink, start = _InMemory(todo, len(stimuli)), 0
+    images = None
+    if folder is not None and image_cache and not has_own_preprocess(model):
+        resize = model.preprocessing().get("resize", "")
+        images = ImageCache(Path(cache_dir) / ".images", stimuli.fingerprint(), len(stimuli), model.image_size, resize)
+    have = images.load() if images is not None else {}
+
     model.load(torch_device)
     autocast_dtype = None if dtype == torch.float32 or model.handles_precision else dtype
     index = {layer: i for i, layer in enumerate(all_layers)}
-    by_position = {index[layer]: layer for layer in wanted}
-    chunks: dict[str, list[np.ndarray]] = {layer: [] for layer in wanted}
-    bar = tqdm(total=len(stimuli), desc=f"{model.name}@{model.checkpoint}", unit="img", disable=not progress,
-               leave=False)
-    start = 0
-    with torch.inference_mode():
-        while start < len(stimuli):
-            stop = min(start + batch_size, len(stimuli))
-            out_of_memory = False
-            try:
-                pooled = _run_batch(model, stimuli.load(range(start, stop)), torch_device, by_position, index,
-                                    pooling, autocast_dtype)
-            except torch.OutOfMemoryError:
-                out_of_memory = True
-            if out_of_memory:  # outside the except block, so the failed batch's tensors can be freed
-                _free_device_memory(torch_device)
-                if not auto or batch_size == 1:
-                    hint = "; use --batch-size auto" if not auto else ""
-                    raise BrainbenchError(
-                        f"{model.name} ran out of {torch_device.type} memory with a batch of {batch_size} "
-                        f"image{'s' if batch_size > 1 else ''} at {model.precision}{hint or '; use --precision bf16, a larger GPU or a smaller model'}"
-                    )
-                batch_size = max(1, batch_size // 2)
-                continue
-            for layer, array in pooled.items():
-                chunks[layer].append(array)
-            bar.update(stop - start)
-            start = stop
-    bar.close()
-    result = {layer: np.concatenate(parts).astype(np.float32, copy=False) for layer, parts in chunks.items()}
-    if folder is not None:
-        for layer, array in result.items():
-            _atomic_save(_layer_file(folder, layer), array)
-        meta = {"model": model.name, "checkpoint": model.checkpoint, "pooling": pooling,
-                "precision": model.precision, "n_stimuli": len(stimuli), "layers": all_layers}
-        _atomic_write_text(folder / "meta.json", json.dumps(meta, indent=1))
-    return Activations(result, key, False)
+    by_position = {index[layer]: layer for layer in todo}
+    bar = tqdm(total=len(stimuli), initial=start, desc=f"{model.name}@{model.checkpoint}", unit="img",
+               disable=not progress, leave=False)
+    try:
+        with torch.inference_mode():
+            for first, batch in iter_batches(stimuli, model, start, batch_size, torch_device, workers=workers,
+                                             cached=have, chunk=CHUNK):
+                done = 0
+                while done < len(batch):
+                    size = min(batch_size, len(batch) - done)
+                    out_of_memory = False
+                    try:
+                        pooled = _run_batch(model, batch[done: done + size], torch_device, by_position, index,
+                                            pooling, autocast_dtype)
+                    except torch.OutOfMemoryError:
+                        out_of_memory = True
+                    if out_of_memory:  # outside the except block, so the failed batch's tensors can be freed
+                        _free_device_memory(torch_device)
+                        if not auto or batch_size == 1:
+                            hint = "; use --batch-size auto" if not auto else ""
+                            raise BrainbenchError(
+                                f"{model.name} ran out of {torch_device.type} memory with a batch of {batch_size} "
+                                f"image{'s' if batch_size > 1 else ''} at {model.precision}{hint or '; use --precision bf16, a larger GPU or a smaller model'}"
+                            )
+                        batch_size = max(1, batch_size // 2)
+                        continue
+                    sink.write(first + done, pooled)
+                    bar.update(size)
+                    done += size
+                if images is not None and batch.dtype == torch.uint8:
+                    images.add(first, batch, have)
+                del batch
+                release_heap()
+    finally:
+        bar.close()
+        if folder is not None:
+            sink.close()
+    if folder is None:
+        return Activations({layer: sink.arrays[layer] for layer in wanted}, key, False)
+    good.update(sink.finish())
+    return Activations(LayerFiles({layer: good[layer] for layer in wanted}), key, False)

@@ -30,14 +30,12 @@ from typing import Any, Callable, Iterable
 
 from .activations import extract
 from ..config import Config
-from ..contract.data import require_files
 from ..errors import BrainbenchError
-from ..store.benchmarks import current_version
 from ..registry.guards import build, expect_responses, expect_score
-from ..store.provenance import scoring_provenance
 from ..contract.metric import Score
 from ..registry.specs import ModelRef, Spec, get_registry
 from ..store.results import AGGREGATE_SUBJECT, ResultRow, ResultStore, canonical_options
+from ..contract.data import require_files
 from ..contract.data_notes import warnings_of
 from .stimuli_checks import checked_stimuli
 from .scoring import result_context, score_metric

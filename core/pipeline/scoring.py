@@ -18,6 +18,7 @@ from ..registry.guards import expect_responses, expect_score
 from ..registry.specs import Spec
 from ..contract.data_notes import with_notes
 from ..contract.metric import Score
+from .layer_store import RowsOf
 from ..contract.options import key_options
 from ..store.benchmarks import current_version
 from ..store.provenance import scoring_provenance
@@ -100,7 +101,8 @@ def score_metric(metric_and_spec: tuple, dataset_and_spec: tuple, activations, c
 def score_subject(metric, metric_spec: Spec, dataset, dataset_spec: Spec, activations, subject: str) -> Score:
     """One subject's score: its responses, the activations of its stimuli, the metric — each checked."""
     responses = expect_responses(dataset.responses(subject), dataset_spec, subject, len(dataset.stimuli))
-    features = {layer: values[responses.stimulus_index] for layer, values in activations.layers.items()}
+    # lazy: a layer's rows are read (from its memory-mapped file) when the metric reaches it
+    features = RowsOf(activations.layers, responses.stimulus_index)
     return with_notes(expect_score(metric.score(features, responses, dataset), metric_spec), responses)
 
 

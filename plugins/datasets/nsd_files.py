@@ -257,8 +257,9 @@ def _check_session_shape(path: Path, shape: tuple[int, ...], volume_shape: tuple
 def read_session(path: Path, ijk: np.ndarray, volume_shape: tuple[int, int, int], chunk: int = 50) -> np.ndarray:
     """Betas of the voxels ``ijk`` (3, n) in one session, in percent signal change.
 
-    Reads a NIfTI ``chunk`` trials at a time and an HDF5 one z-slice at a time, so memory
-    stays at one chunk (≈ 70 MB for subj01 at 1.8 mm) plus the (750, n) result.
+    Reads a NIfTI ``chunk`` trials at a time (≈ 70 MB for subj01 at 1.8 mm) and an HDF5 by the
+    chunks of the wanted voxels only (see :func:`_read_hdf5`), so memory stays at one chunk plus
+    the (750, n) result; never a whole session's volumes.
 
     Returns
     -------
@@ -292,18 +293,42 @@ def _read_nifti(path: Path, ijk: np.ndarray, chunk: int) -> np.ndarray:
 
 
 def _read_hdf5(path: Path, ijk: np.ndarray) -> np.ndarray:
+    """The (750, n) betas of voxels ``ijk``, reading as little of the file as its chunk layout allows.
+
+    NSD's files are uncompressed with one chunk per voxel time series (chunks (750, 1, 1, 1)):
+    each wanted chunk is read whole and alone (``read_direct_chunk``), nothing else is touched.
+    Other per-voxel layouts (compressed) are read one row segment per (z, y) row of the region;
+    any other layout one bounding box per z-slice.
+    """
     import h5py
 
     i, j, k = ijk
     out = np.empty((TRIALS_PER_SESSION, ijk.shape[1]), np.float32)
     with h5py.File(path, "r") as f:
-        betas = f["betas"]  # (750, Z, Y, X), chunked per voxel time series
-        for z in np.unique(k):
-            sel = np.flatnonzero(k == z)
-            y0, y1 = j[sel].min(), j[sel].max() + 1
-            x0, x1 = i[sel].min(), i[sel].max() + 1
-            block = betas[:, int(z), y0:y1, x0:x1]
-            out[:, sel] = block[:, j[sel] - y0, i[sel] - x0]
+        betas = f["betas"]  # (750, Z, Y, X)
+        chunks = betas.chunks
+        per_voxel = chunks is not None and chunks[1:] == (1, 1, 1) and chunks[0] >= betas.shape[0]
+        if per_voxel and not betas.compression and not betas.shuffle and not betas.fletcher32:
+            dtype = betas.dtype
+            for column, (x, y, z) in enumerate(zip(i.tolist(), j.tolist(), k.tolist())):
+                _, raw = betas.id.read_direct_chunk((0, z, y, x))
+                out[:, column] = np.frombuffer(raw, dtype=dtype, count=TRIALS_PER_SESSION)
+        elif per_voxel:
+            order = np.lexsort((i, j, k))
+            rows = np.stack([k[order], j[order]])
+            starts = np.flatnonzero(np.r_[True, (rows[:, 1:] != rows[:, :-1]).any(0)])
+            for a, b in zip(starts, np.r_[starts[1:], len(order)]):
+                sel = order[a:b]
+                x0, x1 = i[sel].min(), i[sel].max() + 1
+                block = betas[:, int(k[sel[0]]), int(j[sel[0]]), x0:x1]
+                out[:, sel] = block[:, i[sel] - x0]
+        else:
+            for z in np.unique(k):
+                sel = np.flatnonzero(k == z)
+                y0, y1 = j[sel].min(), j[sel].max() + 1
+                x0, x1 = i[sel].min(), i[sel].max() + 1
+                block = betas[:, int(z), y0:y1, x0:x1]
+                out[:, sel] = block[:, j[sel] - y0, i[sel] - x0]
     return out
 
 

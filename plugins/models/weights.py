@@ -75,9 +75,19 @@ class WeightSource:
         return json.loads(path.read_text()) if self.is_folder and path.is_file() else {}
 
     def fingerprint(self) -> dict:
-        """Path, sizes and modification times: changes whenever the weights change."""
-        return {"path": str(self.path.resolve()),
-                "files": [[p.name, p.stat().st_size, int(p.stat().st_mtime)] for p in self.files()]}
+        """Path, sizes and content hashes (SHA-256): changes whenever the weights change.
+
+        The content is hashed once per file identity (path, size, mtime, inode, ctime) and
+        remembered (:mod:`brainbench.core.content_hash`), so a file replaced by other weights of
+        the same size and modification time is still told apart.
+        """
+        from brainbench.core.content_hash import file_sha256
+
+        try:
+            files = [[p.name, p.stat().st_size, file_sha256(p)] for p in self.files()]
+        except OSError as exc:
+            raise BrainbenchError(f"cannot read the weights {exc.filename or self.path}: {exc.strerror or exc}") from None
+        return {"path": str(self.path.resolve()), "files": files}
 
 
 def _as_source(path: Path) -> WeightSource | None:
