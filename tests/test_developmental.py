@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from brainbench.core.config import Config
 from brainbench.core.errors import MissingDataError
 from brainbench.core.grid_command import grid
+from brainbench.core.trajectory_commands import trajectory as trajectory_group
 from brainbench.core.results import ResultStore
 from brainbench.core.training import TrainingOptions, save_steps, train
 from brainbench.plugins.datasets import synthetic_dev
@@ -122,10 +123,14 @@ def test_responses_read_out_the_last_checkpoint_and_are_cached_by_its_hash(weigh
 
 
 def test_checkpoints_are_log_spaced_dense_early():
-    steps = save_steps(300, 10)
-    assert steps == [1, 2, 4, 7, 13, 24, 45, 84, 159, 300]
-    assert sum(s / 300 <= 0.05 for s in steps) == 5  # half the checkpoints in the first 5 % of training
-    assert save_steps(3000, 16)[:4] == [1, 2, 3, 5] and save_steps(3000, 16)[-1] == 3000
+    defaults = TrainingOptions()
+    steps = save_steps(defaults.steps, defaults.checkpoints)
+    assert steps == [1, 2, 3, 4, 6, 10, 16, 25, 40, 63, 100, 158, 251, 398, 631, 1000]
+    assert sum(s / 1000 <= 0.05 for s in steps) == 9  # over half the checkpoints in the first 5 % of training
+    assert save_steps(300, 10) == [1, 2, 4, 7, 13, 24, 45, 84, 159, 300]
+    assert save_steps(5, 10) == [1, 2, 3, 4, 5]  # fewer when they coincide
+    refused = CliRunner().invoke(trajectory_group, ["make", "--checkpoints", "0"])
+    assert refused.exit_code == 2 and "--checkpoints" in refused.output  # before any training
 
 
 # -- half-time in the grid -----------------------------------------------------------------------
