@@ -161,6 +161,9 @@ def test_grid_scores_the_series_resumes_after_a_kill_and_stores_bench_runs_half_
     assert series["bases"] == {"synthetic-fmri-dev": ["encoding", "spatial"],
                                "synthetic-meg-dev": ["encoding", "temporal"]}
     assert series["to_compute"] == series["rows"] == 4 * 3
+    # without @all, a model's checkpoints on disk (the default grid's selection) are its series too
+    default = CliRunner().invoke(grid, ["-m", "tiny-dino", *SERIES[2:], *SETS, "--dry-run", "--format", "json"])
+    assert json.loads(default.output)["series"] == plan["series"]
 
     db = Path(os.environ["BRAINBENCH_DB"])
     process = subprocess.Popen(_grid_command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
