@@ -28,6 +28,8 @@ from .executors import JobKey
 from .registry import Spec, get_registry
 from .results import AGGREGATE_SUBJECT, ResultRow, ResultStore
 from .trajectory import Checkpoint, series
+from .trajectory_run import (MetricPlan, ModelJob, TrajectoryScores, _fits, _options_for, is_trajectory_metric,
+                             plan_metrics, series_folder, trajectory_row_options)
 
 
 @dataclass
@@ -65,8 +67,6 @@ class SeriesJob:
 
 def model_series(spec: Spec, model_options: dict) -> list[Checkpoint]:
     """The model's series on disk (``init`` first), or [] when it has none."""
-    from .trajectory_run import series_folder
-
     try:
         return series(spec.name, series_folder(spec.name, model_options),
                       patterns=spec.metadata.get("checkpoint_patterns"))
@@ -83,8 +83,6 @@ def expand_all(pairs: list[tuple[Spec, str | None]], options) -> list[tuple[Spec
             continue
         points = model_series(spec, options.get("model", spec.name))
         if not points:
-            from .trajectory_run import series_folder
-
             series(spec.name, series_folder(spec.name, options.get("model", spec.name)))  # raises, with the hint
         out += [(spec, c.name) for c in points if (spec, c.name) not in out]
     return out
@@ -93,8 +91,6 @@ def expand_all(pairs: list[tuple[Spec, str | None]], options) -> list[tuple[Spec
 def plan_series(pairs: list[tuple[Spec, str | None]], trajectory_metrics: Sequence[str], datasets: dict,
                 subjects: dict[str, tuple[list[str], bool]], request, not_applicable: list) -> list[SeriesJob]:
     """The series the grid covers × its trajectory metrics (see the module docstring)."""
-    from .trajectory_run import _fits, plan_metrics, trajectory_row_options
-
     if not trajectory_metrics:
         return []
     registry = get_registry()
@@ -140,21 +136,14 @@ def plan_series(pairs: list[tuple[Spec, str | None]], trajectory_metrics: Sequen
     return jobs
 
 
-def _options_for(spec: Spec, options: dict) -> dict:
-    from .trajectory_run import _options_for as known
-
-    return known(spec, options)
-
-
 def metric_build_options(spec: Spec, options: dict) -> dict:
     """The ``--set metric.X`` options a metric is built with: a trajectory metric takes those it knows (its
     base metrics take theirs), as in ``bench run``; any other metric takes them all."""
-    from .trajectory_run import is_trajectory_metric
-
     return _options_for(spec, options) if is_trajectory_metric(spec) else options
 
 
-def base_metrics_for(jobs: list[SeriesJob], model: str, checkpoint: str | None, dataset: str) -> list[tuple[str, Any, dict]]:
+def base_metrics_for(jobs: list[SeriesJob], model: str, checkpoint: str | None,
+                     dataset: str) -> list[tuple[str, Any, dict]]:
     """(name, built metric, build options) of the base metrics this checkpoint scores on ``dataset`` for its series."""
     out: list[tuple[str, Any, dict]] = []
     for job in jobs:
@@ -183,7 +172,6 @@ def finish_series(jobs: list[SeriesJob], store: ResultStore, request,
     through ``echo`` and left for the next run.
     """
     from .runner import RunOptions, row_options
-    from .trajectory_run import MetricPlan, ModelJob, TrajectoryScores
 
     registry = get_registry()
     saved: list[ResultRow] = []
