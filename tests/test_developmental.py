@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from brainbench.core.config import Config
 from brainbench.core.errors import MissingDataError
 from brainbench.core.commands.grid import grid
+from brainbench.core.commands.trajectory import trajectory as trajectory_group
 from brainbench.core.store.results import ResultStore
 from brainbench.plugins.models.training import TrainingOptions, save_steps, train
 from brainbench.plugins.datasets import synthetic_dev
@@ -122,10 +123,14 @@ def test_responses_read_out_the_last_checkpoint_and_are_cached_by_its_hash(weigh
 
 
 def test_checkpoints_are_log_spaced_dense_early():
-    steps = save_steps(300, 10)
-    assert steps == [1, 2, 4, 7, 13, 24, 45, 84, 159, 300]
-    assert sum(s / 300 <= 0.05 for s in steps) == 5  # half the checkpoints in the first 5 % of training
-    assert save_steps(3000, 16)[:4] == [1, 2, 3, 5] and save_steps(3000, 16)[-1] == 3000
+    defaults = TrainingOptions()
+    steps = save_steps(defaults.steps, defaults.checkpoints)
+    assert steps == [1, 2, 3, 4, 6, 10, 16, 25, 40, 63, 100, 158, 251, 398, 631, 1000]
+    assert sum(s / 1000 <= 0.05 for s in steps) == 9  # over half the checkpoints in the first 5 % of training
+    assert save_steps(300, 10) == [1, 2, 4, 7, 13, 24, 45, 84, 159, 300]
+    assert save_steps(5, 10) == [1, 2, 3, 4, 5]  # fewer when they coincide
+    refused = CliRunner().invoke(trajectory_group, ["make", "--checkpoints", "0"])
+    assert refused.exit_code == 2 and "--checkpoints" in refused.output  # before any training
 
 
 # -- half-time in the grid -----------------------------------------------------------------------
@@ -156,6 +161,9 @@ def test_grid_scores_the_series_resumes_after_a_kill_and_stores_bench_runs_half_
     assert series["bases"] == {"synthetic-fmri-dev": ["encoding", "spatial"],
                                "synthetic-meg-dev": ["encoding", "temporal"]}
     assert series["to_compute"] == series["rows"] == 4 * 3
+    # without @all, a model's checkpoints on disk (the default grid's selection) are its series too
+    default = CliRunner().invoke(grid, ["-m", "tiny-dino", *SERIES[2:], *SETS, "--dry-run", "--format", "json"])
+    assert json.loads(default.output)["series"] == plan["series"]
 
     db = Path(os.environ["BRAINBENCH_DB"])
     process = subprocess.Popen(_grid_command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

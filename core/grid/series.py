@@ -1,17 +1,17 @@
 """Checkpoint series in ``bench grid``: every checkpoint scored as jobs, then the trajectory metrics.
 
 A grid covers a model's *series* when it selects every checkpoint of the model's training
-series on disk (:func:`brainbench.core.contract.checkpoints.series`: ``init`` then every ``step-N``):
+series on disk (:func:`brainbench.core.trajectory.series`: ``init`` then every ``step-N``):
 ``-m 'tiny-dino@all'`` (expanded here into those checkpoints), or the default selection, which
 already lists every checkpoint found under ``<weights>/<model>/``. For each trajectory metric in
 the grid (``halftime``):
 
 - its base metrics (``encoding``, ``spatial``, ``temporal``), built with the options ``bench run``
-  gives them (:func:`brainbench.core.pipeline.trajectories.plan_metrics`), become ordinary jobs of every
+  gives them (:func:`brainbench.core.trajectory_run.plan_metrics`), become ordinary jobs of every
   checkpoint of the series, on each dataset they apply to — stored row by row, skipped when stored,
   so a killed grid resumes where it stopped;
 - once every checkpoint's rows are stored, :func:`finish_series` computes the trajectory metric's
-  rows (checkpoint ``all``) with the runner's own :class:`~brainbench.core.pipeline.trajectories.TrajectoryScores`,
+  rows (checkpoint ``all``) with the runner's own :class:`~brainbench.core.trajectory_run.TrajectoryScores`,
   so ``bench grid`` and ``bench run -m NAME@all -x halftime`` store the same rows under the same keys.
 
 The half-time rows of a series are recomputed whenever one of its checkpoint jobs ran (a
@@ -25,10 +25,12 @@ from typing import Any, Callable, Sequence
 
 from ..errors import MissingDataError
 from .executors import JobKey
-from ..registry.options import key_options_named
 from ..registry.specs import Spec, get_registry
 from ..store.results import AGGREGATE_SUBJECT, ResultRow, ResultStore
 from ..contract.checkpoints import Checkpoint, series
+from ..pipeline.trajectories import (MetricPlan, ModelJob, TrajectoryScores, _fits, _options_for, is_trajectory_metric,
+                                     plan_metrics, series_folder, trajectory_row_options)
+from ..registry.options import key_options_named
 
 
 @dataclass
@@ -66,8 +68,6 @@ class SeriesJob:
 
 def model_series(spec: Spec, model_options: dict) -> list[Checkpoint]:
     """The model's series on disk (``init`` first), or [] when it has none."""
-    from ..pipeline.trajectories import series_folder
-
     try:
         return series(spec.name, series_folder(spec.name, model_options),
                       patterns=spec.metadata.get("checkpoint_patterns"))
@@ -84,8 +84,6 @@ def expand_all(pairs: list[tuple[Spec, str | None]], options) -> list[tuple[Spec
             continue
         points = model_series(spec, options.get("model", spec.name))
         if not points:
-            from ..pipeline.trajectories import series_folder
-
             series(spec.name, series_folder(spec.name, options.get("model", spec.name)))  # raises, with the hint
         out += [(spec, c.name) for c in points if (spec, c.name) not in out]
     return out
@@ -94,8 +92,6 @@ def expand_all(pairs: list[tuple[Spec, str | None]], options) -> list[tuple[Spec
 def plan_series(pairs: list[tuple[Spec, str | None]], trajectory_metrics: Sequence[str], datasets: dict,
                 subjects: dict[str, tuple[list[str], bool]], request, not_applicable: list) -> list[SeriesJob]:
     """The series the grid covers × its trajectory metrics (see the module docstring)."""
-    from ..pipeline.trajectories import _fits, plan_metrics, trajectory_row_options
-
     if not trajectory_metrics:
         return []
     registry = get_registry()
@@ -144,21 +140,14 @@ def plan_series(pairs: list[tuple[Spec, str | None]], trajectory_metrics: Sequen
     return jobs
 
 
-def _options_for(spec: Spec, options: dict) -> dict:
-    from ..pipeline.trajectories import _options_for as known
-
-    return known(spec, options)
-
-
 def metric_build_options(spec: Spec, options: dict) -> dict:
     """The ``--set metric.X`` options a metric is built with: a trajectory metric takes those it knows (its
     base metrics take theirs), as in ``bench run``; any other metric takes them all."""
-    from ..pipeline.trajectories import is_trajectory_metric
-
     return _options_for(spec, options) if is_trajectory_metric(spec) else options
 
 
-def base_metrics_for(jobs: list[SeriesJob], model: str, checkpoint: str | None, dataset: str) -> list[tuple[str, Any, dict]]:
+def base_metrics_for(jobs: list[SeriesJob], model: str, checkpoint: str | None,
+                     dataset: str) -> list[tuple[str, Any, dict]]:
     """(name, built metric, build options) of the base metrics this checkpoint scores on ``dataset`` for its series."""
     out: list[tuple[str, Any, dict]] = []
     for job in jobs:
@@ -188,7 +177,6 @@ def finish_series(jobs: list[SeriesJob], store: ResultStore, request,
     """
     from ..pipeline.runner import RunOptions
     from ..pipeline.scoring import row_options
-    from ..pipeline.trajectories import MetricPlan, ModelJob, TrajectoryScores
 
     registry = get_registry()
     saved: list[ResultRow] = []

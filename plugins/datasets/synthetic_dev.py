@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from functools import cached_property
 from pathlib import Path
@@ -78,7 +79,8 @@ def resolve_reference(reference: str, make_reference: bool, dataset: str) -> tup
     if not found and make_reference:
         from brainbench.plugins.models.training import TrainingOptions, train
 
-        train(folder, TrainingOptions(**REFERENCE_TRAINING), echo=lambda message: print(f"{dataset}: {message}", flush=True))
+        train(folder, TrainingOptions(**REFERENCE_TRAINING),
+              echo=lambda message: print(f"{dataset}: {message}", file=sys.stderr, flush=True))
         found = discover(folder)
     if not found:
         raise MissingDataError(f"dataset {dataset!r} reads out the last checkpoint of {REFERENCE_MODEL}'s training, "

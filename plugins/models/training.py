@@ -36,8 +36,11 @@ weight decay):
   init, 0.42–0.48 later: a random ViT already tells the photos apart by their colours, and the
   colour invariance DINO learns does not help with that).
 
-Measured on the 2-core test machine (one torch thread, shared): the default 300 steps (batch
-32) take 80–110 s; the tests' 12 steps (batch 8) about 4 s.
+Measured on the 2-core test machine (one torch thread, shared): 300 steps (batch 32) take
+80–110 s on a quiet machine; the default 1000 steps, 350 s of CPU time (37 min of wall time
+with seven other jobs on the two cores); the tests' 12 steps (batch 8) about 4 s. The default
+is 1000 steps with 16 log-spaced checkpoints because on 300 the developmental datasets show no
+per-region order (docs/trajectories.md, "What training does on them").
 """
 from __future__ import annotations
 
@@ -65,11 +68,11 @@ LOCAL_SCALE = (0.05, 0.25)
 
 @dataclass
 class TrainingOptions:
-    """What ``bench trajectory make`` can set (defaults: about a minute or two on two CPU cores)."""
+    """What ``bench trajectory make`` can set (defaults: about 6 minutes of CPU time, one thread)."""
 
-    steps: int = 300
+    steps: int = 1000
     batch_size: int = 32
-    checkpoints: int = 10
+    checkpoints: int = 16
     local_crops: int = 4
     lr: float = 5e-4
     out_dim: int = 512
