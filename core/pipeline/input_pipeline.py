@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..compute.images import normalise, resize_uint8  # noqa: F401 - re-exported: the pipeline's two steps
 from ..contract.data import StimulusSet
+from ..errors import BrainbenchError
 from ..contract.model import VisionModel
 
 #: at most this many worker processes (beyond it, decoding is no longer the bottleneck)
@@ -48,6 +49,12 @@ def has_own_preprocess(model: VisionModel) -> bool:
     return type(model).preprocess is not VisionModel.preprocess
 
 
+class _Failed(NamedTuple):
+    """A batch that could not be made, with the one-sentence reason (raised again in the main process)."""
+
+    message: str
+
+
 class _Batches(Dataset):
     """Item ``i`` is batch ``i``: uint8 (b, 3, S, S) (or the model's own float preprocessing).
 
@@ -65,7 +72,15 @@ class _Batches(Dataset):
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
+    def __getitem__(self, i: int) -> torch.Tensor | _Failed:
+        # a worker's exception reaches the main process wrapped in torch's traceback text; the one
+        # sentence of a BrainbenchError (a damaged image, float stimuli) travels as a value instead
+        try:
+            return self._batch(i)
+        except BrainbenchError as exc:
+            return _Failed(str(exc))
+
+    def _batch(self, i: int) -> torch.Tensor:
         indices = self.batches[i]
         if self.custom is not None:
             return self.custom(self.stimuli.load(list(indices)))
@@ -100,6 +115,8 @@ def iter_batches(stimuli: StimulusSet, model: VisionModel, start: int, batch_siz
                         num_workers=workers, pin_memory=device.type == "cuda",
                         prefetch_factor=2 if workers else None, persistent_workers=False)
     for rows, batch in zip(batches, loader):
+        if isinstance(batch, _Failed):
+            raise BrainbenchError(batch.message)
         yield rows.start, batch
 
 
