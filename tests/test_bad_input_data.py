@@ -80,8 +80,9 @@ def float_plugin():
     reset_registry()
 
 
-def test_float_stimuli_are_refused_by_run_naming_uint8(float_plugin):
-    result = invoke("run", "-m", TINY_MODEL, "-d", "float-fmri", "-q")
+@pytest.mark.parametrize("batch_size", ["32", "4"])  # one batch in-process; several through DataLoader workers
+def test_float_stimuli_are_refused_by_run_naming_uint8(float_plugin, batch_size):
+    result = invoke("run", "-m", TINY_MODEL, "-d", "float-fmri", "-q", "--batch-size", batch_size)
     assert result.exit_code == 1 and "Traceback" not in result.output
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: dataset 'float-fmri' gave stimulus 'img0'") and "uint8" in last, last
