@@ -19,22 +19,13 @@ from brainbench.core.store.results import ResultStore
 from conftest import TINY_MODEL
 from nsd_fixture import build_mini_nsd
 from things_meg_fixture import build_things_meg
+from cli_errors import one_line_error
 
 STIMULI = "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"
 
 
 def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line_error(result, *fragments) -> str:
-    assert result.exit_code != 0, result.output
-    assert "Traceback" not in result.output
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("Error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in last, last
-    return last
 
 
 def n_rows() -> int:

@@ -8,9 +8,7 @@ import json
 import os
 
 import pytest
-from click.testing import CliRunner
 
-from brainbench.cli import main
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.contract.options import OptionError, coerce, declared, describe, key_options, parse_sets
 from brainbench.core.registry.options import validate
@@ -18,22 +16,9 @@ from brainbench.core.registry import get_registry
 from brainbench.core.store.results import ResultStore
 
 from conftest import TINY_DATASET, TINY_MODEL
+from cli_errors import invoke, one_line_error
 
 TINY_SETS = [arg for key, value in TINY_DATASET.items() for arg in ("--set", f"dataset.{key}={value}")]
-
-
-def invoke(*args, env=None):
-    return CliRunner().invoke(main, [str(a) for a in args], env=env)
-
-
-def one_line_error(result, *fragments) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("Error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in last, last
-    return last
 
 
 def stored_rows() -> list:

@@ -9,36 +9,20 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
 
 import pytest
-from click.testing import CliRunner
 
-from brainbench.cli import main
 from brainbench.core.store import checks as store_checks
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.store.results import ResultRow, ResultStore
 from brainbench.core.store.checks import CheckedStore
 
+from cli_errors import invoke, one_line_error
 from conftest import TINY_DATASET, TINY_MODEL
 
 TINY_SETS = [arg for key, value in TINY_DATASET.items() for arg in ("--set", f"dataset.{key}={value}")]
 #: a root process that drops the capabilities that bypass file permissions (read-only is then read-only)
 NOCAP = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner,-linux_immutable", "--"]
-
-
-def invoke(*args, env=None):
-    return CliRunner().invoke(main, [str(a) for a in args], env=env)
-
-
-def one_line_error(result, *fragments) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("Error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in last, last
-    return last
 
 
 def row(subject: str) -> ResultRow:

@@ -98,6 +98,15 @@ def with_layers(model: VisionModel, layers: str | Sequence[str] | None) -> tuple
     return hooked, chosen
 
 
+def output_catcher(caught: dict[str, torch.Tensor], name: str):
+    """A forward hook that stores the submodule's output tensor (:func:`first_tensor`) in ``caught[name]``."""
+    def hook(module, inputs, output):
+        tensor = first_tensor(output)
+        if tensor is not None:
+            caught[name] = tensor
+    return hook
+
+
 def first_tensor(output: Any) -> torch.Tensor | None:
     """A module's output as one tensor: the tensor itself, or the first tensor of a tuple or ModelOutput."""
     if isinstance(output, torch.Tensor):
@@ -174,14 +183,8 @@ class HookedModel(VisionModel):
         caught: dict[str, torch.Tensor] = {}
         wanted = set(self.selection)
 
-        def catch(name):
-            def hook(module, inputs, output):
-                tensor = first_tensor(output)
-                if tensor is not None:
-                    caught[name] = tensor
-            return hook
-
-        handles = [self.network.get_submodule(name).register_forward_hook(catch(name)) for name in self.hooked]
+        handles = [self.network.get_submodule(name).register_forward_hook(output_catcher(caught, name))
+                   for name in self.hooked]
         try:
             outputs = self.inner.iter_layers(pixel_values)
             for name, output in zip(self.inner.layer_names, outputs):

@@ -20,7 +20,7 @@ import torch
 
 import brainbench
 from brainbench.core.errors import BrainbenchError
-from brainbench.core.contract.layers import first_tensor
+from brainbench.core.contract.layers import output_catcher
 
 from .base import FamilyModel, make_factory
 
@@ -46,14 +46,7 @@ def catch_outputs(network: torch.nn.Module, names: list[str], run: Callable[[], 
     """Run ``run()`` with forward hooks on the submodules ``names``; their outputs, in the order of ``names``."""
     caught: dict[str, torch.Tensor] = {}
 
-    def catch(name):
-        def hook(module, inputs, output):
-            tensor = first_tensor(output)
-            if tensor is not None:
-                caught[name] = tensor
-        return hook
-
-    handles = [network.get_submodule(name).register_forward_hook(catch(name)) for name in names]
+    handles = [network.get_submodule(name).register_forward_hook(output_catcher(caught, name)) for name in names]
     try:
         run()
     finally:
