@@ -6,11 +6,12 @@ export HF_HUB_OFFLINE = 1
 
 .PHONY: setup demo test bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	# torch + torchvision first, as a matched pair (an unpinned torchvision breaks timm/transformers)
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install -q -e '.[test]'
+	# the rest within constraints.txt's known-good versions (a free resolve backtracks for minutes)
+	$(BIN)/python -m pip install -q -e '.[test]' -c constraints.txt
 	touch $@
 
 setup: $(BIN)/.installed
