@@ -73,8 +73,10 @@ def unpack_images(archive: Path | None, images_root: Path, password: str | None 
         Not a zip, a damaged member (CRC), a wrong password, or no JPEG images inside.
     """
     if archive is None:
-        raise MissingDataError(f"the THINGS images are not on any public bucket: {GET_IMAGES}; then run "
-                               "`bench data fetch things-images --zip images_THINGS.zip --to FOLDER`")
+        raise MissingDataError("the THINGS images are not on a public bucket (nor part of ds004212): download "
+                               "images_THINGS.zip from the THINGS database on OSF (https://osf.io/jum2f/), then run "
+                               "`bench data fetch things-images --zip images_THINGS.zip --password PW --to FOLDER` (PW: the "
+                               "password given on OSF), which checks and unzips it and records FOLDER as the images root")
     archive = Path(archive).expanduser()
     if not archive.is_file():
         raise MissingDataError(f"--zip {archive} does not exist; {GET_IMAGES}")
