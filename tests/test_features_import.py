@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from brainbench.cli import main
 from brainbench.core.pipeline.activations import extract
 from brainbench.core.registry import get_registry
-from tests.conftest import TINY_DATASET, TINY_MODEL
+from conftest import TINY_DATASET, TINY_MODEL
 
 LAYERS = ["layer02", "layer04"]
 

@@ -20,7 +20,7 @@ from brainbench.core.contract.data import ArrayStimulusSet
 from brainbench.core.errors import BrainbenchError, MissingDataError, UnknownNameError
 from brainbench.core.registry.discovery import get_plugin_manager
 from brainbench.core.registry import ModelRef, get_registry, reset_registry
-from tests.conftest import TINY_DATASET
+from conftest import TINY_DATASET
 
 
 @pytest.fixture(scope="module")
