@@ -206,7 +206,9 @@ def series(model: str, folder: str | Path | None, *, patterns: Sequence[str] | N
         found = sorted((Checkpoint(s, step_name(s)) for s in {step_of(n) for n in declared} - {None, 0}),
                        key=lambda c: c.step)
     if not found:
-        where = folder if folder is not None else f"$BRAINBENCH_WEIGHTS/{model}"
+        # with no weights folder set, say so rather than print an unset variable as if it were a path
+        where = folder if folder is not None else (f"{model}/ of a weights folder (none is set: give --weights "
+                                                   "or set BRAINBENCH_WEIGHTS)")
         hint = "; `bench trajectory make` trains it" if model == "tiny-dino" else ""
         raise MissingDataError(f"{model} has no training checkpoints in {where} (files such as model_0012499.pth, "
                                f"step-12500.pth or step-12500/){hint}")
