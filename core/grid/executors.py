@@ -26,7 +26,6 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 from ..errors import BrainbenchError
 from ..registry.guards import build
-from ..contract.data_notes import warnings_of
 from ..contract.metric import Score
 from ..store.results import AGGREGATE_SUBJECT, ResultRow
 
@@ -257,7 +256,7 @@ def _run_metric(mtask: MetricTask, metric_and_spec, dataset_and_spec, activation
         if outcome.state == "started":
             yield JobStarted(job)
         elif outcome.state == "done":
-            for line in warnings_of(outcome.row.detail) if outcome.subject != AGGREGATE_SUBJECT else ():
+            for line in outcome.warnings:
                 yield Note(f"warning: {job.label}: {line}")
             yield JobDone(job, outcome.row)
         elif isinstance(outcome.error, str):

@@ -36,7 +36,7 @@ from ..registry.guards import build
 from ..contract.options import key_options
 from ..registry.options import validate
 from .executors import DatasetTask, Event, JobDone, JobFailed, JobKey, MetricTask, WorkUnit
-from ..pipeline.trajectories import is_trajectory_metric
+from ..pipeline.run_checks import metrics_taking_options
 from .series import base_metrics_for, expand_all, metric_build_options, plan_series, series_lines, settle
 from ..registry.specs import get_registry
 from ..store.results import AGGREGATE_SUBJECT, Failure, ResultRow, ResultStore
@@ -201,15 +201,6 @@ def _stored_scores(store: ResultStore, job: JobKey, subjects: list[str]) -> dict
                 "detail": by_subject[s].detail, "elapsed_s": by_subject[s].elapsed_s} for s in subjects}
 
 
-def _metric_specs_taking_options(registry, names: list[str]) -> list:
-    """The metrics ``--set metric.X`` goes to: those selected and, with a trajectory metric (``halftime``),
-    every metric, since its base metrics take their options from the same ``--set`` (as ``bench run``)."""
-    specs = [registry.metric(n) for n in names]
-    if any(is_trajectory_metric(s) for s in specs):
-        specs += [registry.metric(n) for n in registry.names("metrics") if n not in names]
-    return specs
-
-
 def plan_grid(request: GridRequest, store: ResultStore, config: Config) -> Plan:
     """Resolve ``request`` into the units of work still to do (see the module docstring)."""
     from ..pipeline.activations import cache_key, check_memory, resolve_device
@@ -222,7 +213,7 @@ def plan_grid(request: GridRequest, store: ResultStore, config: Config) -> Plan:
     # every --set value is checked before anything is built (a typo in KIND:NAME gets a suggestion)
     validate(options, {"model": list({s.name: s for s, _ in model_pairs}.values()),
                        "dataset": [registry.dataset(n) for n in select("datasets", request.datasets)],
-                       "metric": _metric_specs_taking_options(registry, select("metrics", request.metrics))})
+                       "metric": metrics_taking_options(select("metrics", request.metrics))})
     unavailable: list[tuple[str, str, str]] = []
     not_applicable: list[tuple[str, str, str]] = []
     model_pairs = expand_all(model_pairs, options)  # NAME@all → every checkpoint of its series

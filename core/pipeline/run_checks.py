@@ -19,16 +19,23 @@ from ..registry.options import validate
 from ..registry.specs import ModelRef, get_registry
 
 
-def run_selection(models: Sequence[str], datasets: Sequence[str], metrics: Sequence[str]) -> dict[str, list]:
-    """Kind → the registry specs a run uses (with a trajectory metric, every metric: its bases take options too)."""
+def metrics_taking_options(metrics: Sequence[str]) -> list:
+    """The registry specs ``--set metric.X`` goes to: the metrics selected and, with a trajectory metric
+    (``halftime``), every metric, since its base metrics take their options from the same ``--set``."""
     from .trajectories import is_trajectory_metric
 
     registry = get_registry()
-    metric_specs = [registry.metric(n) for n in metrics]
-    if any(is_trajectory_metric(s) for s in metric_specs):
-        metric_specs += [registry.metric(n) for n in registry.names("metrics") if n not in metrics]
+    specs = [registry.metric(n) for n in metrics]
+    if any(is_trajectory_metric(s) for s in specs):
+        specs += [registry.metric(n) for n in registry.names("metrics") if n not in metrics]
+    return specs
+
+
+def run_selection(models: Sequence[str], datasets: Sequence[str], metrics: Sequence[str]) -> dict[str, list]:
+    """Kind → the registry specs a run uses (see :func:`metrics_taking_options` for the metrics)."""
+    registry = get_registry()
     return {"model": [registry.model(ModelRef.parse(m).name) for m in models],
-            "dataset": [registry.dataset(n) for n in datasets], "metric": metric_specs}
+            "dataset": [registry.dataset(n) for n in datasets], "metric": metrics_taking_options(metrics)}
 
 
 def flatten(options: PluginOptions, named: dict[str, list[str]]) -> dict[str, dict]:

@@ -31,12 +31,10 @@ from typing import Any, Callable, Iterable
 from .activations import extract
 from ..config import Config
 from ..errors import BrainbenchError
-from ..registry.guards import build, expect_responses, expect_score
-from ..contract.metric import Score
-from ..registry.specs import ModelRef, Spec, get_registry
-from ..store.results import AGGREGATE_SUBJECT, ResultRow, ResultStore, canonical_options
+from ..registry.guards import build
+from ..registry.specs import ModelRef, get_registry
+from ..store.results import ResultRow, ResultStore
 from ..contract.data import require_files
-from ..contract.data_notes import warnings_of
 from .stimuli_checks import checked_stimuli
 from .scoring import result_context, score_metric
 from .trajectories import TrajectoryScores, expand_models, is_trajectory_metric, plan_metrics, stored_rows
@@ -161,7 +159,7 @@ def _score(model, model_spec, dataset, dataset_spec, metrics, subjects, store, c
             if outcome.state == "failed":  # bench run stops at the first error
                 raise outcome.error if isinstance(outcome.error, BaseException) else BrainbenchError(outcome.error)
             if outcome.state == "done":
-                for line in warnings_of(outcome.row.detail) if outcome.subject != AGGREGATE_SUBJECT else ():
+                for line in outcome.warnings:
                     echo(f"warning: {model.name}@{model.checkpoint} × {dataset.name} × {metric_spec.name} × "
                          f"{outcome.subject}: {line}")
                 store.save(outcome.row)

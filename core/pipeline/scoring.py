@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence
 import brainbench
 from ..registry.guards import expect_responses, expect_score
 from ..registry.specs import Spec
-from ..contract.data_notes import with_notes
+from ..contract.data_notes import warnings_of, with_notes
 from ..contract.metric import Score
 from .layer_store import RowsOf
 from ..contract.options import key_options
@@ -37,6 +37,8 @@ class Outcome:
     state: str
     row: ResultRow | None = None
     error: BaseException | str | None = None
+    #: what a subject's score left out, one line each (``contract.data_notes.warnings_of``)
+    warnings: tuple[str, ...] = ()
 
 
 def score_metric(metric_and_spec: tuple, dataset_and_spec: tuple, activations, context: dict[str, Any],
@@ -79,7 +81,8 @@ def score_metric(metric_and_spec: tuple, dataset_and_spec: tuple, activations, c
             yield Outcome(subject, "failed", error=exc)
             continue
         elapsed[subject] = time.perf_counter() - started
-        yield Outcome(subject, "done", score_row(context, subject, scores[subject], elapsed[subject]))
+        yield Outcome(subject, "done", score_row(context, subject, scores[subject], elapsed[subject]),
+                      warnings=tuple(warnings_of(scores[subject].detail)))
     if not aggregate:
         return
     over = list(subjects if over is None else over)
