@@ -18,7 +18,7 @@ from brainbench.core.content_hash import file_sha256
 from brainbench.core.contract.data import ArrayStimulusSet
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.pipeline.image_cache import CHUNK
-from brainbench.core.pipeline.input_pipeline import resize_uint8
+from brainbench.core.compute.images import resize_uint8
 from brainbench.core.pipeline.layer_store import LayerFiles, RowsOf, layer_file
 from brainbench.plugins.models.dinov3 import DINOv3
 

@@ -30,7 +30,6 @@ import gc
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -42,11 +41,11 @@ from tqdm.auto import tqdm
 from ..contract.data import StimulusSet
 from ..errors import BrainbenchError
 from .image_cache import CHUNK, ImageCache
-from .input_pipeline import has_own_preprocess, iter_batches, normalise, release_heap
+from ..compute.images import normalise
+from .input_pipeline import has_own_preprocess, iter_batches, release_heap
 from .layer_store import LayerFiles, StreamingWriter, check_writable, layer_file, verify
 from ..contract.model import VisionModel, resolve_precision
 from ..compute.memory import free_host_memory
-from ..files import atomic_write
 
 log = logging.getLogger("brainbench.cache")
 
@@ -160,19 +159,6 @@ def model_folder(cache_dir: Path, name: str) -> Path:
     """``cache_dir/<name>``; a name with characters unsafe in a path (``hf:org/name``) gets a safe form plus a hash."""
     safe = "".join(c if c.isalnum() or c in "-_.+" else "-" for c in name)
     return Path(cache_dir) / (safe if safe == name else f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:8]}")
-
-
-_layer_file = layer_file  # the name before the layer store existed
-
-
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    with atomic_write(path, "wb") as f:
-        np.save(f, array)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    with atomic_write(path) as f:
-        f.write(text)
 
 
 def available_memory(device: torch.device) -> int | None:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..compute.images import normalise, resize_uint8  # noqa: F401 - re-exported: the pipeline's two steps
+from ..compute.images import resize_uint8
 from ..contract.data import StimulusSet
 from ..errors import BrainbenchError
 from ..contract.model import VisionModel

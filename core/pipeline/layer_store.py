@@ -31,6 +31,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import BrainbenchError
+from ..files import atomic_write
 
 log = logging.getLogger("brainbench.cache")
 
@@ -76,14 +77,8 @@ def _header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        f.write(text)
 
 
 def storage_error(folder: Path, exc: OSError) -> BrainbenchError:
