@@ -99,12 +99,7 @@ def layer_distance(regions: Mapping[str, Mapping], layers: Sequence[str], title:
     ax.scatter(x, y, color=COLOR, zorder=3)
     for name, xi, yi in points:
         ax.annotate(_short(name, 12), (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    if np.ptp(x) > 0:
-        slope, intercept = np.polyfit(x, y, 1)
-        grid = np.linspace(x.min(), x.max(), 50)
-        label = f"fit (r = {pearson:.2f})" if pearson is not None else "least-squares fit"
-        ax.plot(grid, slope * grid + intercept, color=ACCENT, label=label)
-        ax.legend(fontsize=8)
+    _fit_line(ax, x, y, f"fit (r = {pearson:.2f})" if pearson is not None else "least-squares fit")
     ax.set_xlabel("distance from V1 (mm)")
     ax.set_ylabel("best layer (index)" if len(layers) > 1 else "best-layer depth")
     ax.set_title(_short(title, 70), fontsize=10)
