@@ -8,9 +8,7 @@ from brainbench.core.pipeline.activations import (ALL_TOKENS_DIM, available_memo
 from brainbench.core.contract.data import ArrayStimulusSet
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.contract.model import VisionModel
-from brainbench.plugins.models.dinov3 import DINOv3
-
-
+from brainbench.plugins.models.dinov3_model import DINOv3
 @pytest.fixture
 def tiny_model():
     return DINOv3("dinov3-tiny", "init")

@@ -125,8 +125,7 @@ def tiny_state():
     import torch
     from transformers import DINOv3ViTModel
 
-    from brainbench.plugins.models.dinov3 import dinov3_config
-
+    from brainbench.plugins.models.dinov3_model import dinov3_config
     torch.manual_seed(1)
     return {k: v.contiguous() for k, v in DINOv3ViTModel(dinov3_config("dinov3-tiny")).state_dict().items()}
 
@@ -171,8 +170,7 @@ def test_a_deeper_checkpoint_is_refused(tmp_path):
     from safetensors.torch import save_file
     from transformers import DINOv3ViTModel
 
-    from brainbench.plugins.models.dinov3 import DINOv3, dinov3_config
-
+    from brainbench.plugins.models.dinov3_model import DINOv3, dinov3_config
     torch.manual_seed(2)
     deep = DINOv3ViTModel(dinov3_config("dinov3-tiny", num_hidden_layers=6))
     path = tmp_path / "deep.safetensors"

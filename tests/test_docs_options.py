@@ -22,9 +22,8 @@ def declared_options(kind: str, name: str) -> set[str] | None:
     if isinstance(spec.metadata.get("options"), (list, tuple)):
         return set(spec.metadata["options"])
     factory = spec.factory
-    model_class = inspect.getclosurevars(factory).nonlocals.get("cls") if inspect.isfunction(factory) else None
-    if model_class is not None and hasattr(model_class, "OPTIONS"):
-        return set(model_class.OPTIONS)
+    if inspect.isfunction(factory) and getattr(factory, "option_types", None):  # the built-in models' make_factory
+        return set(factory.option_types)
     if inspect.isclass(factory):
         names = set()
         for cls in factory.__mro__:

@@ -20,8 +20,7 @@ from brainbench.core.errors import BrainbenchError
 from brainbench.core.pipeline.image_cache import CHUNK
 from brainbench.core.compute.images import resize_uint8
 from brainbench.core.pipeline.layer_store import LayerFiles, RowsOf, layer_file
-from brainbench.plugins.models.dinov3 import DINOv3
-
+from brainbench.plugins.models.dinov3_model import DINOv3
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -130,8 +129,7 @@ KILLED_RUN = textwrap.dedent("""
     import numpy as np
     from brainbench.core.pipeline.activations import extract
     from brainbench.core.contract.data import ArrayStimulusSet
-    from brainbench.plugins.models.dinov3 import DINOv3
-
+    from brainbench.plugins.models.dinov3_model import DINOv3
     class DiesAtBatch(DINOv3):
         batches = 0
         def iter_layers(self, pixels):
@@ -323,8 +321,7 @@ def test_activations_follow_weights_replaced_with_the_same_size_and_mtime(tmp_pa
     from safetensors.torch import save_file
     from transformers import DINOv3ViTModel
 
-    from brainbench.plugins.models.dinov3 import dinov3_config
-
+    from brainbench.plugins.models.dinov3_model import dinov3_config
     def weights(seed, path):
         torch.manual_seed(seed)
         state = DINOv3ViTModel(dinov3_config("dinov3-tiny")).state_dict()

@@ -307,6 +307,27 @@ def test_the_cli_and_its_help_import_no_torch():
     assert done.returncode == 0, done.stderr
 
 
+def test_listing_and_describing_plugins_import_no_torch():
+    # `bench list` and `bench info` read every plugin's registration: model classes (torch,
+    # transformers, timm) are imported only when a model is built.
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom click.testing import CliRunner\nimport brainbench.cli\n"
+            "for args in (['list'], ['info', 'dinov3-small'], ['info', 'resnet50'], ['info', 'synthetic-fmri'],\n"
+            "             ['info', 'encoding']):\n"
+            "    result = CliRunner().invoke(brainbench.cli.main, args)\n"
+            "    assert result.exit_code == 0, (args, result.output)\n"
+            "assert 'dinov3-convnext-tiny' in CliRunner().invoke(brainbench.cli.main, ['list']).output\n"
+            "heavy = sorted({'torch', 'transformers', 'timm', 'sklearn'} & set(sys.modules))\n"
+            "assert not heavy, f'bench list / info import {heavy}'\n"
+            "from brainbench.core.registry import get_registry\n"
+            "model = get_registry().model('dinov3-tiny').factory('init')\n"
+            "assert type(model).__name__ == 'DINOv3' and 'torch' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT.parent)
+    assert done.returncode == 0, done.stderr
+
+
 def test_the_api_docs_examples_run_and_name_only_public_names(tmp_path, monkeypatch):
     import re
 

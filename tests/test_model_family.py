@@ -17,12 +17,13 @@ from brainbench.core.pipeline.activations import extract
 from brainbench.core.contract.data import ArrayStimulusSet
 from brainbench.core.errors import BrainbenchError, MissingDataError
 from brainbench.core.registry.specs import get_registry
-from brainbench.plugins.models import convnext, dinov3
+from brainbench.plugins.models import convnext, convnext_model, dinov3, dinov3_model
 from brainbench.plugins.models.checkpoints import transformers_to_original
-from brainbench.plugins.models.convnext import DINOv3ConvNeXt
-from brainbench.plugins.models.dinov3 import DINOv3, SAT_MEAN, SAT_STD, VARIANTS
-from brainbench.plugins.models.generalization import MODELS, GeneralizationModel, build_network
-
+from brainbench.plugins.models.convnext_model import DINOv3ConvNeXt
+from brainbench.plugins.models.dinov3 import SAT_MEAN, SAT_STD, VARIANTS
+from brainbench.plugins.models.dinov3_model import DINOv3
+from brainbench.plugins.models.generalization import MODELS
+from brainbench.plugins.models.generalization_model import GeneralizationModel, build_network
 EVERY_MODEL = [*VARIANTS, *convnext.VARIANTS, *MODELS]
 CPU = torch.device("cpu")
 
@@ -75,7 +76,7 @@ def test_every_variant_is_listed_with_parameters_and_training_data(registry):
 def test_dinov3_parameter_table_matches_meta_builds():
     # the released ones are checked against the release in tests/test_models.py
     for name in ("dinov3-giant", "dinov3-tiny"):
-        assert dinov3._count_parameters(name) == dinov3._PARAMETERS[name], name
+        assert dinov3_model.count_parameters(name) == dinov3._PARAMETERS[name], name
     for satellite, human in (("dinov3-large-sat493m", "dinov3-large"), ("dinov3-7b-sat493m", "dinov3-7b"),
                              ("dinov3-large-cellular", "dinov3-large")):
         assert VARIANTS[satellite]["config"] == VARIANTS[human]["config"]
@@ -89,8 +90,8 @@ def test_timm_dinov3_architectures_match_transformers():
     for name in VARIANTS:
         if "-sat" in name or "cell" in name:
             continue  # same network as dinov3-large / dinov3-7b
-        config = dinov3.dinov3_config(name)
-        model, kwargs = dinov3.timm_arguments(name, config.query_bias)
+        config = dinov3_model.dinov3_config(name)
+        model, kwargs = dinov3_model.timm_arguments(name, config.query_bias)
         network = timm_backend.create(model, meta=True, **kwargs)
         assert sum(p.numel() for p in network.parameters()) == dinov3._PARAMETERS[name] - config.hidden_size, name
 
@@ -102,7 +103,7 @@ def test_convnext_parameter_table_matches_both_backends():
 
     for name, variant in convnext.VARIANTS.items():
         with torch.device("meta"):
-            hf = DINOv3ConvNextModel(convnext.convnext_config(name))
+            hf = DINOv3ConvNextModel(convnext_model.convnext_config(name))
         tm = timm_backend.create(variant["timm"], meta=True, num_classes=0)
         assert sum(p.numel() for p in hf.parameters()) == sum(p.numel() for p in tm.parameters()) == variant["parameters"]
 
@@ -119,7 +120,7 @@ def test_generalization_models_build_from_their_real_configs():
 
 
 def test_giant_is_the_papers_vit_g_and_satellite_models_have_their_own_normalisation():
-    cfg = dinov3.dinov3_config("dinov3-giant")
+    cfg = dinov3_model.dinov3_config("dinov3-giant")
     assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.use_gated_mlp) == (1536, 40, 24, True)
     assert dinov3._PARAMETERS["dinov3-giant"] / 1e9 == pytest.approx(1.1, abs=0.05)
     sat = DINOv3("dinov3-large-sat493m", "init")

@@ -6,7 +6,8 @@ import torch
 from brainbench.core.pipeline.activations import extract
 from brainbench.core.errors import BrainbenchError, MissingDataError
 from brainbench.core.registry.specs import get_registry
-from brainbench.plugins.models.dinov3 import VARIANTS, _PARAMETERS, DINOv3, _count_parameters
+from brainbench.plugins.models.dinov3 import _PARAMETERS, VARIANTS
+from brainbench.plugins.models.dinov3_model import DINOv3, count_parameters
 
 # Shapes and sizes from the DINOv3 release (ViT-S … 7B): hidden, blocks, heads, parameters (millions)
 RELEASED = {
@@ -24,7 +25,7 @@ def test_config_matches_the_release(name):
     hidden, blocks, heads, millions = RELEASED[name]
     cfg = VARIANTS[name]["config"]
     assert (cfg["hidden_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"]) == (hidden, blocks, heads)
-    counted = _count_parameters(name)  # built on the meta device: no memory used
+    counted = count_parameters(name)  # built on the meta device: no memory used
     assert counted == _PARAMETERS[name]
     assert counted / 1e6 == pytest.approx(millions, abs=0.1)
 

@@ -160,8 +160,7 @@ class _Small64:
 
     @brainbench.hookimpl
     def register_models(self, register):
-        from brainbench.plugins.models.dinov3 import DINOv3
-
+        from brainbench.plugins.models.dinov3_model import DINOv3
         def build(checkpoint=None, **options):
             model = DINOv3("dinov3-small", checkpoint or "init", **options)
             model.image_size = 64

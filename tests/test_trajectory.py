@@ -24,8 +24,7 @@ from brainbench.core.contract.checkpoints import Checkpoint, discover, find_step
 from brainbench.core.commands.trajectory import trajectory
 from brainbench.core.pipeline.trajectories import checkpoints_text
 from brainbench.plugins.datasets.synthetic import photo_stimuli
-from brainbench.plugins.models.dinov3 import DINOv3
-
+from brainbench.plugins.models.dinov3_model import DINOv3
 from conftest import TINY_DATASET
 
 HALFTIME_PLUGIN = "brainbench.plugins.metrics.halftime"

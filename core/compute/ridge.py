@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import KFold
 
 from ._ridge_backends import get_backend
 from .stats import pearson_from_sums
@@ -187,6 +186,8 @@ def _add_permuted_sums(eng, fold, best, perms, offset, sums):
 
 def _splits(folds, n):
     if isinstance(folds, (int, np.integer)):
+        from sklearn.model_selection import KFold  # 0.9 s to import: not at `bench list`
+
         splits = KFold(int(folds)).split(np.arange(n))
     elif hasattr(folds, "split"):
         splits = folds.split(np.arange(n))
@@ -432,6 +433,8 @@ class _KFold:
         B = eng.B
         self.B, self.xp, self.fit_intercept = B, B.xp, eng.fit_intercept
         Xtr = eng.X[fold.train]
+        from sklearn.model_selection import KFold
+
         splits = KFold(min(INNER_FOLDS, len(fold.train) // 2)).split(np.arange(len(fold.train)))
         self.inner = [_decompose(B, Xtr, tr, va, eng.alphas, eng.fit_intercept, eng.dtype) for tr, va in splits]
         self.index = [(B.asarray(f.train), B.asarray(f.test)) for f in self.inner]

@@ -16,28 +16,34 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
-import torch
 
 from ..errors import BrainbenchError
+
+if TYPE_CHECKING:  # torch is imported where a model runs, not where one is listed
+    import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-#: ``--precision`` names and the floating-point types they select
-PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: ``--precision`` names and the names of the torch floating-point types they select. Names, not
+#: dtypes: this module is imported by ``bench list``, which must not import torch.
+PRECISIONS: dict[str, str] = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 def resolve_precision(precision: str) -> torch.dtype:
     """``"fp32"`` / ``"bf16"`` / ``"fp16"`` → the torch dtype, or a one-sentence error."""
     try:
-        return PRECISIONS[precision]
+        name = PRECISIONS[precision]
     except (KeyError, TypeError):
         raise BrainbenchError(
             f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
         ) from None
+    import torch
+
+    return getattr(torch, name)
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,8 @@ class VisionModel(abc.ABC):
         (:mod:`brainbench.core.pipeline.input_pipeline`): the resize in worker processes, the
         normalisation on the device.
         """
+        import torch
+
         from ..compute.images import normalise, resize_uint8
 
         batch = torch.stack([resize_uint8(image, self.image_size) for image in images])

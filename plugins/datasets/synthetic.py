@@ -45,7 +45,6 @@ from functools import cached_property
 import numpy as np
 
 import brainbench
-from brainbench.core.pipeline.activations import extract
 from brainbench.core.config import Config
 from brainbench.core.contract.data import ArrayStimulusSet, Dataset, Responses
 from brainbench.core.contract.options import Int, Text
@@ -122,6 +121,8 @@ class SyntheticDataset(Dataset):
 
     @cached_property
     def _reference_activations(self):
+        from brainbench.core.pipeline.activations import extract  # torch: only when responses are made
+
         spec = get_registry().model(self.reference.name)
         model = spec.factory(self.reference.checkpoint)
         return extract(model, self.stimuli, pooling="mean", device="cpu", cache_dir=Config().cache_dir,

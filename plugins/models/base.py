@@ -13,30 +13,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 
 from brainbench.core.errors import BrainbenchError
 from brainbench.core.contract.model import IMAGENET_MEAN, IMAGENET_STD, MemoryEstimate, VisionModel
-from brainbench.core.contract.options import Choice, Float, Floats, Int, PathOption
 
+from brainbench.plugins.models.factory import COMMON_OPTIONS
 from brainbench.plugins.models.weights import WeightSource, find_weights
 
-#: options every built-in model accepts (``--set model.OPTION=VALUE``)
-COMMON_OPTIONS = ("seed", "weights", "weights_dir", "precision", "image_size", "mean", "std")
-#: declared type and range of every built-in model option (see brainbench.core.contract.options)
-OPTION_TYPES = {
-    "seed": Int(0, minimum=0, help="seed of the random initialisation (init)"),
-    "weights": PathOption(help="an explicit weights file or folder"),
-    "weights_dir": PathOption(help="root of local weights"),
-    "precision": Choice("fp32", "bf16", "fp16", default="fp32"),
-    "image_size": Int(minimum=16, help="input resolution in pixels"),
-    "mean": Floats(length=3, help="per-channel (R, G, B) normalisation mean"),
-    "std": Floats(length=3, above=0, help="per-channel (R, G, B) normalisation s.d."),
-    "backend": Choice("transformers", "timm", default="transformers"),
-    "layerscale": Float(above=0, nullable=True, help="LayerScale initial value (init)"),
-}
 #: extra working memory allowed over the activation count (allocator slack, temporaries)
 SAFETY = 1.5
 
@@ -249,19 +235,3 @@ class FamilyModel(VisionModel):
         # weights are built (init) or read (from_pretrained, dtype float32) in float32, then cast
         return MemoryEstimate(weights=self.num_parameters * itemsize, per_image=per_image,
                               staging=self.num_parameters * 4)
-
-
-def make_factory(cls: type, name: str, default_checkpoint: str = "pretrained", **fixed) -> Callable[..., VisionModel]:
-    """A registry factory ``(checkpoint=None, **options) → cls(name, checkpoint, **options)``.
-
-    Unknown options are refused in one sentence that lists the known ones.
-    """
-    def build(checkpoint: str | None = None, **options) -> VisionModel:
-        unknown = sorted(set(options) - set(cls.OPTIONS))
-        if unknown:
-            raise BrainbenchError(f"model {name!r} has no option {unknown[0]!r}; its options: {', '.join(cls.OPTIONS)}")
-        return cls(name, checkpoint or default_checkpoint, **fixed, **options)
-
-    build.__doc__ = f"Build {name} (checkpoint default: {default_checkpoint})."
-    build.option_types = {n: OPTION_TYPES[n] for n in cls.OPTIONS if n in OPTION_TYPES}
-    return build

@@ -5,7 +5,8 @@ plugin would register its own. Each resolver checks the name against its library
 a factory and the model's metadata (parameters counted on the meta device, layers, family,
 training data and source as far as the library states them). The models themselves are in
 :mod:`.timm_by_name`, :mod:`.hf_by_name` and :mod:`.torchvision_by_name`; what they share is
-:class:`NamedModel` below.
+:class:`~.named_model.NamedModel`. This module only registers the prefixes, and imports
+no library until a name is resolved.
 
 Checkpoints: ``pretrained`` (default: the library's released weights, read from disk only) and
 ``init`` (the same architecture with random weights, ``torch.manual_seed(seed)``). Options:
@@ -14,80 +15,10 @@ those of every built-in model (``seed``, ``weights``, ``weights_dir``, ``precisi
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
-
-import torch
+from typing import Callable
 
 import brainbench
-from brainbench.core.errors import BrainbenchError
-from brainbench.core.contract.layers import output_catcher
-
-from .base import FamilyModel, make_factory
-
-
-def count_parameters(network: torch.nn.Module) -> int:
-    """Exact number of parameters (works on the meta device)."""
-    return sum(p.numel() for p in network.parameters())
-
-
-def prefix_tokens(network: torch.nn.Module, registers: int = 0) -> tuple[int, bool]:
-    """(tokens before the patch tokens, whether token 0 is a CLS token), from the network's own parameters.
-
-    A CLS token is a parameter called ``cls_token``, ``class_token`` or ``class_embedding``; a
-    distillation token (DeiT) counts as one more prefix token; ``registers`` are added (from the config).
-    """
-    names = {name.rsplit(".", 1)[-1] for name, _ in network.named_parameters()}
-    has_cls = bool(names & {"cls_token", "class_token", "class_embedding"})
-    distilled = "distillation_token" in names or "dist_token" in names
-    return int(has_cls) + int(distilled) + registers, has_cls
-
-
-def catch_outputs(network: torch.nn.Module, names: list[str], run: Callable[[], Any]) -> list[torch.Tensor]:
-    """Run ``run()`` with forward hooks on the submodules ``names``; their outputs, in the order of ``names``."""
-    caught: dict[str, torch.Tensor] = {}
-
-    handles = [network.get_submodule(name).register_forward_hook(output_catcher(caught, name)) for name in names]
-    try:
-        run()
-    finally:
-        for handle in handles:
-            handle.remove()
-    missing = [name for name in names if name not in caught]
-    if missing:
-        raise BrainbenchError(f"module {missing[0]!r} was not run by the model's forward pass, so it has no output")
-    return [caught[name] for name in names]
-
-
-class NamedModel(FamilyModel):
-    """A model built by its library from a name; its layers are named submodules read by forward hooks.
-
-    Subclasses set :attr:`layers` (submodule names in depth order, as the library lists its
-    blocks or stages), :attr:`num_parameters`, the token layout, and implement ``build``,
-    ``load_weights``, ``architecture`` and :meth:`run` (the library's own forward pass).
-    """
-
-    layers: list[str] = []
-
-    @property
-    def layer_names(self) -> list[str]:
-        return list(self.layers)
-
-    def activation_elements(self) -> int:
-        # unknown architectures: a generous bound from the input (64 feature maps of the input's size)
-        return 64 * 3 * self.image_size**2
-
-    def run(self, pixel_values: torch.Tensor) -> None:
-        """The library's forward pass (its outputs are caught by the hooks)."""
-        self.network(pixel_values)
-
-    def iter_layers(self, pixel_values: torch.Tensor) -> Iterator[torch.Tensor]:
-        pixel_values = pixel_values.to(self.dtype)
-        yield from catch_outputs(self.network, self.layer_names, lambda: self.run(pixel_values))
-
-
-def named_factory(cls: type, name: str, **fixed) -> Callable:
-    """The registry factory of a by-name model (default checkpoint ``pretrained``)."""
-    return make_factory(cls, name, "pretrained", **fixed)
+from brainbench.plugins.models.factory import moved_names
 
 
 def _resolver(module: str) -> Callable[[str], tuple]:
@@ -106,3 +37,8 @@ def register_model_prefixes(register):
              description="any Hugging Face transformers vision model: hf:ORG/NAME, e.g. hf:facebook/dinov2-small")
     register("torchvision", _resolver("torchvision_by_name"),
              description="any torchvision classification model: torchvision:NAME[.WEIGHTS], e.g. torchvision:resnet18")
+
+
+# The model classes moved out of this torch-free hook module in 0.2; old imports still work until 0.3.
+__getattr__ = moved_names(__name__, "brainbench.plugins.models.named_model",
+                          ("NamedModel", "count_parameters", "prefix_tokens", "catch_outputs", "named_factory"))

@@ -36,15 +36,17 @@ import logging
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
 
 import brainbench
 from brainbench.core.config import Config
 from brainbench.core.errors import BrainbenchError, MissingDataError
 from brainbench.core.contract.model import VisionModel
+
+if TYPE_CHECKING:  # listing the models must not import torch
+    import torch
 
 log = logging.getLogger(__name__)
 

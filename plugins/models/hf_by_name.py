@@ -28,7 +28,7 @@ import torch
 from brainbench.core.errors import BrainbenchError, MissingDataError
 
 from .base import COMMON_OPTIONS, check_loading_info, quiet_transformers
-from .by_name import NamedModel, count_parameters, named_factory, prefix_tokens
+from .named_model import NamedModel, count_parameters, named_factory, prefix_tokens
 from .weights import WEIGHT_SUFFIXES, WeightSource, weights_root
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

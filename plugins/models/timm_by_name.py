@@ -26,7 +26,7 @@ import torch
 from brainbench.core.errors import BrainbenchError
 
 from .base import COMMON_OPTIONS
-from .by_name import NamedModel, count_parameters, named_factory
+from .named_model import NamedModel, count_parameters, named_factory
 from .weights import WeightSource
 
 #: timm tag fragments → the training data they name (timm states data only through its tags)

@@ -23,7 +23,7 @@ import torch
 from brainbench.core.errors import BrainbenchError, MissingDataError
 
 from .base import COMMON_OPTIONS, load_state
-from .by_name import NamedModel, count_parameters, named_factory, prefix_tokens
+from .named_model import NamedModel, count_parameters, named_factory, prefix_tokens
 from .checkpoints import unwrap
 from .weights import WeightSource, read_state_dict, weights_root
 

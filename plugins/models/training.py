@@ -249,8 +249,7 @@ def initial_network(seed: int = 0):
     ``tiny-dino`` config built on the CPU — what ``tiny-dino@init`` (option ``seed``) builds."""
     from transformers import DINOv3ViTModel
 
-    from brainbench.plugins.models.dinov3 import dinov3_config
-
+    from brainbench.plugins.models.dinov3_model import dinov3_config
     torch.manual_seed(seed)
     with torch.device("cpu"):
         return DINOv3ViTModel(dinov3_config(MODEL))

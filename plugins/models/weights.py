@@ -25,12 +25,14 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from brainbench.core.config import Config, weights_root  # noqa: F401 - weights_root is used below and by old callers
 from brainbench.core.errors import BrainbenchError, MissingDataError
 from brainbench.core.failures import file_error
+
+if TYPE_CHECKING:  # torch is imported when weights are read, not when models are listed
+    import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -203,6 +205,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    import torch
+
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
