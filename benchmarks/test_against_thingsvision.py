@@ -34,6 +34,7 @@ import resource
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -100,10 +101,15 @@ def test_extraction_against_thingsvision(benchmark, images, tmp_path, quick, lin
         scale = float(np.abs(b).max()) or 1.0
         worst = max(worst, float(np.abs(a - b).max()) / scale)
     versions, width = tv["versions"], bb_feats[model["layers"][0]].shape[1]
+    ours = {lib: version(lib) for lib in ("torch", "transformers")}
+    libraries = (f"torch {versions['torch']}, transformers {versions['transformers']} on both sides"
+                 if all(versions[lib].split("+")[0] == ours[lib].split("+")[0] for lib in ours) else
+                 f"THINGSvision's torch {versions['torch']} and transformers {versions['transformers']}, brainbench's "
+                 f"{ours['torch']} and {ours['transformers']}")
     lines.append(
         f"THINGSvision {versions['thingsvision']} vs brainbench, {name} (its @init weights, one saved folder) on "
         f"{n} × 425-px JPEGs, batch {BATCH}, {len(model['layers'])} layers × {width}, "
-        f"patch-token mean (torch {versions['torch']}, transformers {versions['transformers']} on both sides): "
+        f"patch-token mean ({libraries}): "
         f"extraction THINGSvision {tv['extract_s']:.1f} s, brainbench {bb['extract_s']:.1f} s "
         f"(ratio {tv['extract_s'] / bb['extract_s']:.2f}); whole process {tv_wall:.1f} s vs {bb_wall:.1f} s "
         f"(ratio {tv_wall / bb_wall:.2f}; CPU {tv_cpu:.1f} s vs {bb_cpu:.1f} s, ratio {tv_cpu / bb_cpu:.2f}); "
