@@ -79,6 +79,7 @@ def test_extraction_against_thingsvision(benchmark, images, tmp_path, quick, lin
     model = _run([sys.executable, str(WORKER), "export", name, str(weights)])[0]
     tv_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # THINGSvision's side never sees brainbench
     tv_env["HF_HUB_OFFLINE"] = "1"
+    bb_env = {**os.environ, "BRAINBENCH_HOME": str(tmp_path / "home")}  # its memo of the weights' hash stays here
     results = {}
 
     def measure():
@@ -88,7 +89,7 @@ def test_extraction_against_thingsvision(benchmark, images, tmp_path, quick, lin
                               "--save", str(tmp_path / "tv.npz")], env=tv_env)
         results["bb"] = _run([sys.executable, str(WORKER), "run", name, str(images), str(tmp_path / "cache"),
                               "--n", str(n), "--batch", str(BATCH), "--weights", str(weights),
-                              "--save", str(tmp_path / "bb.npz")])
+                              "--save", str(tmp_path / "bb.npz")], env=bb_env)
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
     (tv, tv_wall, tv_cpu), (bb, bb_wall, bb_cpu) = results["tv"], results["bb"]
