@@ -3,7 +3,14 @@
 ``python benchmarks/_extraction.py run MODEL IMAGES CACHE [--n N] [--batch B] [--count FILE]``
 extracts MODEL@init over the first N JPEGs of IMAGES into CACHE and prints its peak RSS (MB) as
 JSON; with ``--count`` it appends the number of images of each forward pass to FILE before the
-pass, so a killed run tells how far it got.
+pass, so a killed run tells how far it got. ``--weights DIR`` loads those weights instead of the
+random ones, ``--save FILE`` writes the pooled layers to FILE (``.npz``); the JSON also has the
+seconds of ``extract()`` alone (``extract_s``: the model is built before it) and the peak RSS of
+the largest child process (the decoding workers).
+
+``python benchmarks/_extraction.py export MODEL DIR`` saves MODEL@init (a transformers model) with
+``save_pretrained`` into DIR and prints its preprocessing and layers as JSON, for
+benchmarks/test_against_thingsvision.py, whose other side loads the same folder.
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import json
 import os
 import resource
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,17 +51,40 @@ def stimuli(folder: Path, n: int):
     return ThingsImages(jpeg_folder(folder, n))
 
 
-def build(name: str, **options):
+def build(name: str, checkpoint: str = "init", **options):
     from brainbench.core.registry import get_registry
 
-    return get_registry().model(name).factory("init", **options)
+    return get_registry().model(name).factory(checkpoint, **options)
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def peak_rss_children_mb() -> float:
+    """Peak RSS of the largest child process that has ended (the decoding workers), MB."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def _export(model_name: str, folder: Path) -> None:
+    import torch
+
+    model = build(model_name)
+    model.load(torch.device("cpu"))
+    model.network.save_pretrained(folder)
+    print(json.dumps({"image_size": model.image_size, "mean": list(model.mean), "std": list(model.std),
+                      "num_prefix_tokens": model.num_prefix_tokens, "layers": model.layer_names}))
+
+
 def _main(argv: list[str]) -> None:
+    if argv[:1] == ["export"]:
+        export = argparse.ArgumentParser()
+        export.add_argument("command", choices=["export"])
+        export.add_argument("model")
+        export.add_argument("folder", type=Path)
+        args = export.parse_args(argv)
+        _export(args.model, args.folder)
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("command", choices=["run"])
     parser.add_argument("model")
@@ -63,10 +94,15 @@ def _main(argv: list[str]) -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--pooling", default="mean")
     parser.add_argument("--count", type=Path)
+    parser.add_argument("--weights", type=Path)
+    parser.add_argument("--save", type=Path)
     args = parser.parse_args(argv)
+    import torch
+
     from brainbench.core.pipeline.activations import extract
 
-    model = build(args.model)
+    model = build(args.model, "exported", weights=args.weights) if args.weights else build(args.model)
+    model.load(torch.device("cpu"))  # built (or read) here, so that extract_s is the extraction alone
     if args.count is not None:
         original = model.iter_layers
 
@@ -76,10 +112,16 @@ def _main(argv: list[str]) -> None:
             yield from original(pixels)
 
         model.iter_layers = counted
-    result = extract(model, stimuli(args.images, args.n), device="cpu", batch_size=args.batch,
+    images = stimuli(args.images, args.n)
+    start = time.perf_counter()
+    result = extract(model, images, device="cpu", batch_size=args.batch,
                      cache_dir=args.cache, pooling=args.pooling, progress=False)
     total = sum(float(np.asarray(v[:1]).sum()) for v in result.layers.values())  # touch every layer
-    print(json.dumps({"peak_rss_mb": peak_rss_mb(), "n": args.n, "check": total}))
+    seconds = time.perf_counter() - start
+    if args.save is not None:
+        np.savez(args.save, **{name: np.asarray(v) for name, v in result.layers.items()})
+    print(json.dumps({"peak_rss_mb": peak_rss_mb(), "peak_rss_children_mb": peak_rss_children_mb(), "n": args.n,
+                      "check": total, "extract_s": seconds}))
 
 
 if __name__ == "__main__":

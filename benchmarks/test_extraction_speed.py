@@ -10,8 +10,8 @@ memory and resume benchmarks (e.g. ``dinov3-small:2000`` on a busy machine),
 ``BRAINBENCH_BENCH_THROUGHPUT_N`` the images of the throughput benchmark (192). The report after the last
 benchmark prints every ratio of this run; docs/performance.md has the figures and the commands.
 
-THINGSvision is not compared here: see docs/performance.md for why, and for the comparison
-measured by hand in a separate environment.
+The fixtures ``quick``, ``images`` and ``lines`` (the report) are in conftest.py; the comparison with
+THINGSvision, in its own environment, is benchmarks/test_against_thingsvision.py.
 """
 from __future__ import annotations
 
@@ -32,36 +32,6 @@ from _extraction import build, stimuli
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "_extraction.py"
-
-
-def _quick(pytestconfig) -> bool:
-    env = os.environ.get("BRAINBENCH_BENCH_QUICK", "")
-    return env not in ("", "0") if env else pytestconfig.getoption("benchmark_disable", False)
-
-
-@pytest.fixture(scope="module")
-def quick(pytestconfig):
-    return _quick(pytestconfig)
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    return tmp_path_factory.mktemp("jpeg425")
-
-
-@pytest.fixture(scope="module")
-def lines(pytestconfig, quick):
-    out: list[str] = []
-    yield out
-    terminal = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if out and terminal:
-        with pytestconfig.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
-            terminal.write_line("")
-            terminal.write_line(f"extraction benchmarks ({'quick' if quick else 'full'} mode, "
-                                f"{torch.get_num_threads()} torch thread(s), {os.cpu_count()} CPU(s)); "
-                                "load average %.2f %.2f %.2f" % os.getloadavg())
-            for line in out:
-                terminal.write_line(line)
 
 
 def _bare_forward(model, pixels: torch.Tensor, batch: int) -> tuple[float, float]:
