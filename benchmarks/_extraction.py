@@ -5,8 +5,10 @@ extracts MODEL@init over the first N JPEGs of IMAGES into CACHE and prints its p
 JSON; with ``--count`` it appends the number of images of each forward pass to FILE before the
 pass, so a killed run tells how far it got. ``--weights DIR`` loads those weights instead of the
 random ones, ``--save FILE`` writes the pooled layers to FILE (``.npz``); the JSON also has the
-seconds of ``extract()`` alone (``extract_s``: the model is built before it) and the peak RSS of
-the largest child process (the decoding workers).
+seconds of ``extract()`` alone (``extract_s``: the model is built before it). Memory is measured
+from /proc (benchmarks/_memory.py): ``peak_rss_mb`` is the worker's own peak RSS (``VmHWM``),
+``peak_pss_mb`` the peak of the summed PSS of the worker and its decoding workers, sampled every
+50 ms from before the model is built to the end.
 
 ``python benchmarks/_extraction.py export MODEL DIR`` saves MODEL@init (a transformers model) with
 ``save_pretrained`` into DIR and prints its preprocessing and layers as JSON, for
@@ -17,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -57,15 +58,6 @@ def build(name: str, checkpoint: str = "init", **options):
     return get_registry().model(name).factory(checkpoint, **options)
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def peak_rss_children_mb() -> float:
-    """Peak RSS of the largest child process that has ended (the decoding workers), MB."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
 def _export(model_name: str, folder: Path) -> None:
     import torch
 
@@ -97,6 +89,14 @@ def _main(argv: list[str]) -> None:
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--save", type=Path)
     args = parser.parse_args(argv)
+    from _memory import PeakPSS, high_water_mb
+
+    with PeakPSS() as memory:
+        result = _run(args)
+    print(json.dumps({**result, "peak_rss_mb": high_water_mb(), "peak_pss_mb": memory.peak, "n": args.n}))
+
+
+def _run(args) -> dict:
     import torch
 
     from brainbench.core.pipeline.activations import extract
@@ -120,8 +120,7 @@ def _main(argv: list[str]) -> None:
     seconds = time.perf_counter() - start
     if args.save is not None:
         np.savez(args.save, **{name: np.asarray(v) for name, v in result.layers.items()})
-    print(json.dumps({"peak_rss_mb": peak_rss_mb(), "peak_rss_children_mb": peak_rss_children_mb(), "n": args.n,
-                      "check": total, "extract_s": seconds}))
+    return {"check": total, "extract_s": seconds}
 
 
 if __name__ == "__main__":

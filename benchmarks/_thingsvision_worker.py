@@ -4,7 +4,8 @@
 --std R G B [--save FILE]`` loads the transformers DINOv3 saved in WEIGHTS (``save_pretrained``), and
 extracts, with THINGSvision's documented API, the embedding output and every transformer block's
 output for the first N JPEGs (sorted by name) of IMAGES, pooled as brainbench pools by default: the
-mean of the patch tokens, CLS and register tokens excluded. It prints one JSON line: peak RSS (MB),
+mean of the patch tokens, CLS and register tokens excluded. It prints one JSON line: peak memory (MB,
+measured as brainbench's side measures it, benchmarks/_memory.py),
 the seconds of the extraction alone (``extract_s``: dataset, loader and ``extract_features``; the
 model is loaded before) and the versions used. ``--save`` writes the features to FILE (``.npz``,
 keys ``layer00``… as brainbench names them).
@@ -31,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -63,7 +63,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--std", type=float, nargs=3, default=[0.229, 0.224, 0.225])
     parser.add_argument("--save", type=Path)
     args = parser.parse_args(argv)
+    from _memory import PeakPSS, high_water_mb  # beside this script; standalone too
 
+    with PeakPSS() as memory:
+        result = _run(args)
+    print(json.dumps({**result, "peak_rss_mb": high_water_mb(), "peak_pss_mb": memory.peak}))
+
+
+def _run(args) -> dict:
     import numpy as np
     import thingsvision
     import torch
@@ -96,15 +103,13 @@ def main(argv: list[str]) -> None:
     layers = {f"layer{i:02d}": features[m] for i, m in enumerate(modules)}
     if args.save is not None:
         np.savez(args.save, **layers)
-    print(json.dumps({
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "peak_rss_children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    return {
         "extract_s": seconds, "n": len(names), "shapes": {k: list(v.shape) for k, v in layers.items()},
         "versions": {"thingsvision": thingsvision.__version__, "torch": torch.__version__,
                      "transformers": transformers.__version__, "numpy": np.__version__,
                      "python": sys.version.split()[0]},
         "torch_threads": torch.get_num_threads(),
-    }))
+    }
 
 
 if __name__ == "__main__":

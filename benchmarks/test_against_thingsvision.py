@@ -18,8 +18,10 @@ inside the worker, from the dataset/``extract()`` call to the pooled features in
 loaded before it) and the whole process (interpreter start, imports — THINGSvision imports
 TensorFlow — loading the weights, extraction, saving the features), with its CPU seconds (the
 worker's and its children's: steadier than wall time on a busy machine). Each ratio is THINGSvision's
-time over brainbench's: above 1, brainbench is faster. Peak RSS is each worker's own (brainbench's
-decoding worker, a separate process, is given apart). The features of both sides must have the
+time over brainbench's: above 1, brainbench is faster. Memory is each worker's own peak RSS
+(``VmHWM``), and the peak of the summed PSS of the worker and its children (brainbench's decoding
+workers), both from /proc (benchmarks/_memory.py: ``ru_maxrss`` would report the pytest process's RSS
+at the fork). The features of both sides must have the
 same shape and agree to float tolerance; timings are only reported.
 
 ``pytest benchmarks/test_against_thingsvision.py --benchmark-only``: 192 images (set
@@ -114,8 +116,9 @@ def test_extraction_against_thingsvision(benchmark, images, tmp_path, quick, lin
         f"extraction THINGSvision {tv['extract_s']:.1f} s, brainbench {bb['extract_s']:.1f} s "
         f"(ratio {tv['extract_s'] / bb['extract_s']:.2f}); whole process {tv_wall:.1f} s vs {bb_wall:.1f} s "
         f"(ratio {tv_wall / bb_wall:.2f}; CPU {tv_cpu:.1f} s vs {bb_cpu:.1f} s, ratio {tv_cpu / bb_cpu:.2f}); "
-        f"peak RSS THINGSvision {tv['peak_rss_mb']:.0f} MB, brainbench {bb['peak_rss_mb']:.0f} MB "
-        f"(+ {bb['peak_rss_children_mb']:.0f} MB its decoding worker); features agree to {worst:.1e} of the "
+        f"peak memory THINGSvision {tv['peak_rss_mb']:.0f} MB, brainbench {bb['peak_rss_mb']:.0f} MB (VmHWM of the "
+        f"process; with its decoding workers, summed PSS: {tv['peak_pss_mb']:.0f} vs {bb['peak_pss_mb']:.0f} MB); "
+        f"features agree to {worst:.1e} of the "
         f"largest value"
     )
     assert worst < 1e-4, f"the two sides' features differ by {worst:.2e} of the largest value"

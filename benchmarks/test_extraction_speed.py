@@ -2,12 +2,14 @@
 
 ``pytest benchmarks/test_extraction_speed.py --benchmark-only`` runs the issue's sizes
 (dinov3-small and dinov3-base at init on 425-px JPEGs, 192 images, batch 16; peak RSS of 200 vs
-2,000 images and a kill at 50 % of 2,000 with dinov3-base: about 25 minutes on one CPU);
+2,000 images and a kill at 50 % of 2,000 with dinov3-base: about 25 minutes on two CPUs);
 ``--benchmark-disable`` (or ``BRAINBENCH_BENCH_QUICK=1``) a quick pass on small sizes (dinov3-small
 at 64 px on 16 images, dinov3-tiny for memory, resume and decodes) that checks the machinery,
 not the goals. ``BRAINBENCH_BENCH_EXTRACT=MODEL:N`` sets the model and the largest N of the
 memory and resume benchmarks (e.g. ``dinov3-small:2000`` on a busy machine),
-``BRAINBENCH_BENCH_THROUGHPUT_N`` the images of the throughput benchmark (192). The report after the last
+``BRAINBENCH_BENCH_THROUGHPUT_N`` the images of the throughput benchmark (192),
+``BRAINBENCH_BENCH_ROUNDS`` its rounds (2: the bare forward, the decoding extraction and the cached
+one are each timed once per round, and the best of each is kept). The report after the last
 benchmark prints every ratio of this run; docs/performance.md has the figures and the commands.
 
 The fixtures ``quick``, ``images`` and ``lines`` (the report) are in conftest.py; the comparison with
@@ -61,23 +63,31 @@ def test_extract_against_the_bare_forward(benchmark, images, tmp_path, quick, li
     pixels = model.preprocess(stim.load(range(n)))  # pre-made, outside the timing
     results = {}
 
+    rounds = 1 if quick else int(os.environ.get("BRAINBENCH_BENCH_ROUNDS", 2))
+
     def measure():
-        bare = [_bare_forward(model, pixels, batch)]
-        # cold: decode + resize (in workers when there are spare CPUs: their CPU time is not in this process's)
-        cold = _timed(lambda: extract(model, stim, device="cpu", batch_size=batch, cache_dir=tmp_path / "c",
-                                      progress=False))
-        # same preprocessing, other weights: the images come from the image cache
-        other = build(name, seed=1, **({"image_size": 64} if quick else {}))
-        other.network = model.network
-        warm = _timed(lambda: extract(other, stim, device="cpu", batch_size=batch, cache_dir=tmp_path / "c",
-                                      progress=False))
-        bare.append(_bare_forward(model, pixels, batch))
-        results.update(bare=min(bare), cold=cold, warm=warm)
+        # Each of the three is timed once per round, in turn, and the best of the rounds is kept: the
+        # same number of chances for each (a load spike then costs one of them, not the ratio).
+        bare, cold, warm = [], [], []
+        for r in range(rounds):
+            bare.append(_bare_forward(model, pixels, batch))
+            # cold: decode + resize (in workers when there are spare CPUs: their CPU time is not in this
+            # process's), into a fresh cache folder each round
+            cold.append(_timed(lambda: extract(model, stim, device="cpu", batch_size=batch,
+                                               cache_dir=tmp_path / f"c{r}", progress=False)))
+            # same preprocessing, other weights: the images come from the image cache
+            other = build(name, seed=1, **({"image_size": 64} if quick else {}))
+            other.network = model.network
+            warm.append(_timed(lambda: extract(other, stim, device="cpu", batch_size=batch,
+                                               cache_dir=tmp_path / f"c{r}", progress=False)))
+        results.update(bare=min(bare), cold=min(cold), warm=min(warm),
+                       spread=max(b[0] for b in bare) / min(b[0] for b in bare))
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
     bare, cold, warm = results["bare"], results["cold"], results["warm"]
-    lines.append(f"{name}@init at {model.image_size} px, {n} × 425-px JPEGs, batch {batch}: bare forward "
-                 f"{bare[0]:.1f} s (CPU {bare[1]:.1f} s); extract() decoding {cold[0]:.1f} s (ratio {bare[0] / cold[0]:.2f}), "
+    lines.append(f"{name}@init at {model.image_size} px, {n} × 425-px JPEGs, batch {batch}, best of {rounds} "
+                 f"round{'s' if rounds > 1 else ''}: bare forward {bare[0]:.1f} s (CPU {bare[1]:.1f} s; slowest round "
+                 f"×{results['spread']:.2f}); extract() decoding {cold[0]:.1f} s (ratio {bare[0] / cold[0]:.2f}), "
                  f"from the image cache {warm[0]:.1f} s (ratio {bare[0] / warm[0]:.2f}; CPU time ratio "
                  f"{bare[1] / warm[1]:.2f}); goal ≥ 0.90")
     assert bare[0] / warm[0] > 0.5 and bare[0] / cold[0] > 0.3  # gross regressions only: timings are not asserted
@@ -111,13 +121,16 @@ def test_peak_memory_is_flat_in_the_number_of_images(benchmark, images, tmp_path
         for n in (small, large):
             out = subprocess.run(_run_worker(model, images, tmp_path / f"cache{n}", n), capture_output=True,
                                  text=True, check=True)
-            peaks[n] = json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+            report = json.loads(out.stdout.strip().splitlines()[-1])
+            peaks[n] = report["peak_rss_mb"], report["peak_pss_mb"]
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
-    ratio = peaks[large] / peaks[small]
-    lines.append(f"peak RSS of {model}@init: {small} images {peaks[small]:.0f} MB, {large} images "
-                 f"{peaks[large]:.0f} MB (ratio {ratio:.2f}; goal ≤ 1.2)")
-    assert ratio <= 1.2
+    ratio = peaks[large][0] / peaks[small][0]
+    total = peaks[large][1] / peaks[small][1]
+    lines.append(f"peak memory of {model}@init (own process; VmHWM): {small} images {peaks[small][0]:.0f} MB, {large} "
+                 f"images {peaks[large][0]:.0f} MB (ratio {ratio:.2f}; goal ≤ 1.2); with its decoding workers (summed "
+                 f"PSS): {peaks[small][1]:.0f} MB, {peaks[large][1]:.0f} MB (ratio {total:.2f})")
+    assert ratio <= 1.2 and total <= 1.2
 
 
 def test_a_kill_at_half_way_redoes_at_most_one_batch(benchmark, images, tmp_path, quick, lines):
