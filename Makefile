@@ -27,8 +27,9 @@ test: setup  ## the test suite, then a quick pass over the benchmarks
 	$(BIN)/pytest
 	$(BIN)/pytest benchmarks --benchmark-disable -q
 
-bench: setup  ## full-size benchmarks (minutes)
-	$(BIN)/pytest benchmarks --benchmark-only
+bench: setup  ## full-size benchmarks (about 45 minutes on 2 CPUs); with THINGSvision's env built, the comparison too
+	BRAINBENCH_THINGSVISION_PYTHON=$(if $(wildcard $(TV_BIN)/python),$(abspath $(TV_BIN))/python,) \
+	  $(BIN)/pytest benchmarks --benchmark-only -p no:cacheprovider
 
 # THINGSvision 2.7.3 in its own environment, for benchmarks/test_against_thingsvision.py (never in .venv):
 # brainbench's torch pair and transformers, THINGSvision's import-time dependencies (tensorflow-cpu 2.15),
