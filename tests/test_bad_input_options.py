@@ -124,6 +124,8 @@ def test_grid_validates_before_building_anything():
     ("metric.folds=abc", ["folds=abc"]), ("metric.folds=1", ["folds=1"]), ("dataset.n_images=-5", ["n_images=-5"]),
     ("metric.alphas=[0,1,10]", ["alphas"]), ("metric.alphas=[-1,0]", ["alphas"]), ("model.seed=abc", ["seed=abc"]),
     ("metric:encoding.folds=0", ["folds=0"]),
+    # a layer is known from the model's config before it is built: refused before extraction too
+    ("metric.layer=nope", ["option layer='nope' is not a layer of dinov3-tiny", "layer00, layer01"]),
 ])
 def test_run_refuses_a_bad_option_before_any_work(option, words, tmp_path, monkeypatch):
     home = tmp_path / "home"

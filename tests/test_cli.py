@@ -143,6 +143,12 @@ def test_run_csv_output_and_one_subject(tiny_cli_args):
     assert db_count() == 2
 
 
+def test_subject_all_scores_every_subject_as_the_default_does(tiny_cli_args):
+    result = invoke("run", *tiny_cli_args, "--format", "csv", "--subject", "all")
+    assert result.exit_code == 0, result.output
+    assert [r["subject"] for r in csv.DictReader(io.StringIO(result.stdout))] == ["sub-01", "sub-02", "sub-03", "all"]
+
+
 # -- bench run: mistakes are one sentence -----------------------------------------------------
 
 def test_unknown_model_far_from_everything_lists_the_models():
@@ -241,7 +247,15 @@ def test_results_filters_by_glob_and_subject(tiny_cli_args):
 
     none = invoke("results", "--model", "resnet-*")
     assert none.exit_code == 0 and len(none.stdout.strip().splitlines()) == 2  # header and rule only
+    assert none.stderr.strip() == "no stored score matches these filters; stored models: convnext-tiny, dinov3-tiny"
     assert json.loads(invoke("results", "--model", "resnet-*", "--format", "json").stdout) == []
+
+    # NAME@CHECKPOINT, as bench run takes it and the table shows it
+    spelled = json.loads(invoke("results", "-m", "dinov3-tiny@init", "-s", "all", "--format", "json").stdout)
+    assert [(r["model"], r["checkpoint"], r["subject"]) for r in spelled] == [("dinov3-tiny", "init", "all")]
+    assert invoke("results", "-m", "dinov3-tiny@step-5", "--format", "json").stdout.strip() == "[]"
+    clash = invoke("results", "-m", "dinov3-tiny@init", "--checkpoint", "step-5")
+    assert clash.exit_code == 2 and "name two checkpoints" in clash.output
 
 
 def test_results_reads_the_db_given_by_flag(tmp_path):

@@ -21,7 +21,7 @@ from .common import BenchGroup
 from ..errors import BrainbenchError
 from ..store.formatting import FORMATS, render
 from ..store.checks import CheckedStore
-from ..store.results import ResultStore
+from ..store.results import KEY_FIELDS, ResultStore
 
 
 def _plural(n: int, word: str) -> str:
@@ -29,7 +29,7 @@ def _plural(n: int, word: str) -> str:
 
 
 @click.group(cls=BenchGroup, invoke_without_command=True)
-@click.option("--model", "-m", default=None, help="Model name (glob: 'dinov3-*').")
+@click.option("--model", "-m", default=None, help="Model name (glob: 'dinov3-*'), or NAME@CHECKPOINT as bench run takes it.")
 @click.option("--checkpoint", default=None, help="Checkpoint (glob).")
 @click.option("--dataset", "-d", default=None, help="Dataset (glob).")
 @click.option("--metric", "-x", default=None, help="Metric (glob).")
@@ -59,6 +59,12 @@ def results(ctx, model, checkpoint, dataset, metric, subject, fmt, db, failed, d
             raise click.UsageError(f"give options after the subcommand: `bench results {ctx.invoked_subcommand} "
                                    "--help` lists them")
         return
+    if model and "@" in model:  # dinov3-small@init, as `bench run` and the table itself spell it
+        model, _, named = model.partition("@")
+        if checkpoint is not None and checkpoint != named:
+            raise click.UsageError(f"--model {model}@{named} and --checkpoint {checkpoint} name two checkpoints; "
+                                   "give one")
+        checkpoint = named
     if failed:
         from ..store.formatting import failed_results
 
@@ -70,6 +76,10 @@ def results(ctx, model, checkpoint, dataset, metric, subject, fmt, db, failed, d
         raise BrainbenchError(f"no results database at {config.db_path} yet; run `bench run` first")
     with CheckedStore(config.db_path, write=False) as store:
         rows = store.query(model=model, checkpoint=checkpoint, dataset=dataset, metric=metric, subject=subject)
+        if not rows and any((model, checkpoint, dataset, metric, subject)):
+            stored = sorted({key[KEY_FIELDS.index("model")] for key in store.keys()})
+            click.echo(f"no stored score matches these filters; stored models: {', '.join(stored) or 'none'}",
+                       err=True)
     if detail:
         from ..store.tables import render_detail
 

@@ -19,7 +19,7 @@ DEFAULT_METRIC = "encoding"
               help=f"Model to score (repeatable). Default: {DEFAULT_MODEL}.")
 @click.option("--dataset", "-d", "datasets", multiple=True, help=f"Dataset (repeatable). Default: {DEFAULT_DATASET}.")
 @click.option("--metric", "-x", "metrics", multiple=True, help=f"Metric (repeatable). Default: {DEFAULT_METRIC}.")
-@click.option("--subject", "-s", "subjects", multiple=True, help="Subject to score (repeatable). Default: all.")
+@click.option("--subject", "-s", "subjects", multiple=True, help="Subject to score (repeatable). Default (or 'all'): every subject.")
 @click.option("--device", default=None, help="auto (CUDA when present), cpu, cuda or cuda:N.")
 @click.option("--pooling", default="mean", show_default=True, type=click.Choice(["mean", "cls", "cls+mean", "all"]),
               help="How a layer's tokens become one feature vector.")

@@ -63,7 +63,7 @@ class RunOptions:
 
 def _pick_subjects(dataset, wanted: list[str] | None) -> list[str]:
     available = list(dataset.subjects)
-    if not wanted:
+    if not wanted or (list(wanted) == ["all"] and "all" not in available):  # "all", as bench results spells it
         return available
     for subject in wanted:
         if subject not in available:
@@ -107,6 +107,8 @@ def run(
     build_datasets = lambda: {spec.name: build(spec, **options.dataset_options) for spec in dataset_specs}  # noqa: E731
     built_datasets = build_datasets() if options.dataset_options.get("make_reference") else None
     jobs = expand_models(refs, model_specs, options, needs_series=bool(plan.trajectory))
+    if options.layers is None:  # a --layers selection renames the layers; extract() checks it
+        plan.check_layers([job.model for job in jobs])
     if built_datasets is None:
         built_datasets = build_datasets()
     applicable = plan.check_datasets(built_datasets, echo)

@@ -64,6 +64,22 @@ class MetricPlan:
     def base(self, name: str) -> tuple[Spec, Any]:
         return next(pair for pair in self.bases if pair[0].name == name)
 
+    def check_layers(self, models: list) -> None:
+        """A metric option ``layer=NAME`` must name a layer of every model, checked before any extraction.
+
+        Raises :class:`~brainbench.core.errors.BrainbenchError` naming the metric, the option, the
+        model and its layers.
+        """
+        for spec, metric in self.returned + self.bases:
+            layer = (getattr(metric, "options", None) or {}).get("layer")
+            if not isinstance(layer, str) or layer == "best":  # "best": the former spelling of layer_selection
+                continue
+            for model in models:
+                names = list(model.layer_names)
+                if layer not in names:
+                    raise BrainbenchError(f"metric {spec.name!r} option layer={layer!r} is not a layer of "
+                                          f"{model.name}; its layers: {', '.join(names)}")
+
     def check_datasets(self, datasets: dict, echo: Callable[[str], None]) -> dict[str, list[tuple[Spec, Any]]]:
         """Per dataset, the per-checkpoint metrics to score; asked-for metrics must fit every dataset."""
         out = {}
