@@ -143,6 +143,16 @@ def test_run_csv_output_and_one_subject(tiny_cli_args):
     assert db_count() == 2
 
 
+def test_rows_that_differ_only_in_options_show_those_options(tiny_cli_args):
+    assert invoke("run", *tiny_cli_args).exit_code == 0
+    single = invoke("results", "-s", "all").stdout.splitlines()
+    assert "options" not in single[0]  # one row per model, dataset, metric and subject: no column
+    assert invoke("run", *tiny_cli_args, "--set", "model.seed=2").exit_code == 0
+    lines = invoke("results", "-s", "all").stdout.splitlines()
+    assert lines[0].split()[-1] == "options" and len(lines) == 4
+    assert sorted(line.split()[-1] for line in lines[2:]) == ["model.seed=2", "model.seed=default"]
+
+
 def test_subject_all_scores_every_subject_as_the_default_does(tiny_cli_args):
     result = invoke("run", *tiny_cli_args, "--format", "csv", "--subject", "all")
     assert result.exit_code == 0, result.output

@@ -50,13 +50,50 @@ def _subjects_text(row: ResultRow) -> str:
     return str(used)
 
 
+def _flat_options(row: ResultRow) -> dict[str, str]:
+    """A row's stored options as ``kind.name`` → value text (``model.seed`` → ``2``)."""
+    try:
+        options = json.loads(row.options)
+    except (json.JSONDecodeError, TypeError):
+        return {}
+    flat: dict[str, str] = {}
+    for kind, value in (options.items() if isinstance(options, dict) else ()):
+        if isinstance(value, dict):
+            flat.update({f"{kind}.{name}": json.dumps(v) if not isinstance(v, str) else v for name, v in value.items()})
+        else:
+            flat[kind] = json.dumps(value) if not isinstance(value, str) else value
+    return flat
+
+
+def _options_column(rows: Sequence[ResultRow]) -> list[str] | None:
+    """Per row, the options that tell it apart from rows with the same model, dataset, metric and subject
+    (``model.seed=2``; ``default`` where a row does not set the option); None when no two rows share those."""
+    groups: dict[tuple, list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault((row.model, row.checkpoint, row.dataset, row.metric, row.subject), []).append(i)
+    if all(len(members) == 1 for members in groups.values()):
+        return None
+    flat = [_flat_options(row) for row in rows]
+    varying = sorted({key for members in groups.values() if len(members) > 1
+                      for key in set().union(*(flat[i] for i in members))
+                      if len({flat[i].get(key) for i in members}) > 1})
+    return [" ".join(f"{key}={flat[i].get(key, 'default')}" for key in varying) for i in range(len(rows))]
+
+
 def table(rows: Sequence[ResultRow]) -> str:
-    """Aligned plain-text table, one line per row; ``n`` is the number of subjects an aggregate row used."""
-    lines = [TABLE_COLUMNS]
-    for row in rows:
+    """Aligned plain-text table, one line per row; ``n`` is the number of subjects an aggregate row used.
+
+    When rows differ only in their options (another seed, precision or metric option), a last column
+    ``options`` shows those that differ, so that no two lines look the same.
+    """
+    options = _options_column(rows)
+    columns = TABLE_COLUMNS + (("options",) if options else ())
+    lines = [columns]
+    for i, row in enumerate(rows):
         lines.append((f"{row.model}@{row.checkpoint}", row.dataset, _metric_text(row), row.subject,
-                      _score_text(row), _subjects_text(row), str(row.n_units), f"{row.elapsed_s:.1f} s"))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(TABLE_COLUMNS))]
+                      _score_text(row), _subjects_text(row), str(row.n_units), f"{row.elapsed_s:.1f} s")
+                     + ((options[i],) if options else ()))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
     out.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(out)
