@@ -14,16 +14,21 @@ import os
 import threading
 
 
-def high_water_mb(pid: int | str = "self") -> float:
-    """Peak RSS of a process's own address space (``VmHWM``), MB; 0 where /proc has none."""
+def _field_mb(path: str, field: str) -> float:
+    """The ``field:  N kB`` line of a /proc file, in MB; 0 where the file or the line is missing."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
+
+
+def high_water_mb(pid: int | str = "self") -> float:
+    """Peak RSS of a process's own address space (``VmHWM``), MB; 0 where /proc has none."""
+    return _field_mb(f"/proc/{pid}/status", "VmHWM")
 
 
 def _descendants(pid: int) -> list[int]:
@@ -46,14 +51,7 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _pss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return _field_mb(f"/proc/{pid}/smaps_rollup", "Pss")
 
 
 class PeakPSS:

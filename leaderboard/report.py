@@ -19,7 +19,6 @@ recently updated is drawn, and the page says so.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,6 +27,7 @@ from typing import Any, Sequence
 
 import brainbench
 from brainbench.core.errors import BrainbenchError
+from brainbench.core.store.formatting import base_metric
 from brainbench.core.store.results import AGGREGATE_SUBJECT, ResultRow, ResultStore
 
 from . import plots
@@ -94,7 +94,7 @@ def _latest(rows: Sequence[ResultRow], notes: list[str]) -> list[ResultRow]:
     chosen: dict[tuple, list[ResultRow]] = {}
     for row in rows:
         if row.subject == AGGREGATE_SUBJECT:
-            chosen.setdefault((row.checkpoint, row.dataset, row.metric, _base(row)), []).append(row)
+            chosen.setdefault((row.checkpoint, row.dataset, row.metric, base_metric(row)), []).append(row)
     out = []
     for (checkpoint, dataset, metric, base), group in chosen.items():
         group.sort(key=lambda r: r.updated_at)
@@ -103,14 +103,6 @@ def _latest(rows: Sequence[ResultRow], notes: list[str]) -> list[ResultRow]:
                          "sets stored; the most recently updated is drawn")
         out.append(group[-1])
     return out
-
-
-def _base(row: ResultRow) -> str | None:
-    try:
-        base = json.loads(row.options).get("metric", {}).get("base")
-    except (json.JSONDecodeError, AttributeError):
-        return None
-    return base if isinstance(base, str) else None
 
 
 def _shown_checkpoints(rows: Sequence[ResultRow]) -> list[str]:
@@ -194,7 +186,7 @@ def _model_report(model: str, rows: Sequence[ResultRow], out: Path) -> ModelRepo
         curves, marks = {}, {}
         for row in halftimes:
             d = row.detail
-            label = f"{_base(row) or d.get('base')} · {row.dataset}"
+            label = f"{base_metric(row) or d.get('base')} · {row.dataset}"
             points = [(s, v) for s, v in zip(d.get("steps", []), d.get("curve", [])) if finite(v) is not None]
             if len(points) >= 2:
                 curves[label] = points
@@ -267,7 +259,7 @@ def _numbers(rows: Sequence[ResultRow], regional: Sequence[ResultRow], stats: di
            ("spatial score", listing("spatial"), PAPER["spatial"]),
            ("temporal score", listing("temporal"), PAPER["temporal"])]
     halftimes = [r for r in rows if r.metric == "halftime" and finite(r.score) is not None]
-    order = " → ".join(f"{_base(r)} {r.score:.1f} % ({r.dataset})" for r in sorted(halftimes, key=lambda r: r.score))
+    order = " → ".join(f"{base_metric(r)} {r.score:.1f} % ({r.dataset})" for r in sorted(halftimes, key=lambda r: r.score))
     out.append(("half-time order", order or "not computed", PAPER["order"]))
     distance = next((finite(r.detail.get("distance_correlation", {}).get("pearson_r")) for r in regional), None)
     out.append(("half-time vs distance from V1 (r)", _text(distance, none="not computed"), PAPER["distance"]))

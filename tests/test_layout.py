@@ -295,10 +295,16 @@ def test_every_public_name_of_a_face_resolves(face):
     assert missing == []
 
 
-def test_the_cli_and_its_help_import_no_torch():
+def _run_fresh(code: str) -> None:
+    """Run ``code`` in a new interpreter (nothing imported yet); its assertion errors fail the test."""
     import subprocess
     import sys
 
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT.parent)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_cli_and_its_help_import_no_torch():
     code = ("import sys\nfrom click.testing import CliRunner\nimport brainbench.cli\n"
             "assert 'torch' not in sys.modules, 'import brainbench.cli imports torch'\n"
             "result = CliRunner().invoke(brainbench.cli.main, ['--help'])\n"
@@ -307,16 +313,12 @@ def test_the_cli_and_its_help_import_no_torch():
             "    assert CliRunner().invoke(brainbench.cli.main, [group, '--help']).exit_code == 0, group\n"
             "heavy = sorted({'torch', 'transformers', 'timm', 'sklearn', 'scipy', 'mne'} & set(sys.modules))\n"
             "assert not heavy, f'bench --help imports {heavy}'\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT.parent)
-    assert done.returncode == 0, done.stderr
+    _run_fresh(code)
 
 
 def test_listing_and_describing_plugins_import_no_torch():
     # `bench list` and `bench info` read every plugin's registration: model classes (torch,
     # transformers, timm) are imported only when a model is built.
-    import subprocess
-    import sys
-
     code = ("import sys\nfrom click.testing import CliRunner\nimport brainbench.cli\n"
             "for args in (['list'], ['info', 'dinov3-small'], ['info', 'resnet50'], ['info', 'synthetic-fmri'],\n"
             "             ['info', 'encoding']):\n"
@@ -328,8 +330,7 @@ def test_listing_and_describing_plugins_import_no_torch():
             "from brainbench.core.registry import get_registry\n"
             "model = get_registry().model('dinov3-tiny').factory('init')\n"
             "assert type(model).__name__ == 'DINOv3' and 'torch' in sys.modules\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT.parent)
-    assert done.returncode == 0, done.stderr
+    _run_fresh(code)
 
 
 def test_the_api_docs_examples_run_and_name_only_public_names(tmp_path, monkeypatch):

@@ -71,8 +71,8 @@ class MetricPlan:
         model and its layers.
         """
         for spec, metric in self.returned + self.bases:
-            layer = (getattr(metric, "options", None) or {}).get("layer")
-            if not isinstance(layer, str) or layer == "best":  # "best": the former spelling of layer_selection
+            layer = (getattr(metric, "options", None) or {}).get("layer")  # the metric has read "best" as None
+            if not isinstance(layer, str):
                 continue
             for model in models:
                 names = list(model.layer_names)

@@ -29,13 +29,19 @@ def _score_text(row: ResultRow) -> str:
     return f"{row.score:.4f}" if math.isnan(row.error) else f"{row.score:.4f} ± {row.error:.4f}"
 
 
-def _metric_text(row: ResultRow) -> str:
-    """The metric's name, with the base metric of a trajectory metric's row: ``halftime(encoding)``."""
+def base_metric(row: ResultRow) -> str | None:
+    """The base metric of a trajectory metric's row (``halftime`` of ``encoding``), else None."""
     try:
         base = json.loads(row.options).get("metric", {}).get("base")
     except (json.JSONDecodeError, AttributeError):
-        base = None
-    return f"{row.metric}({base})" if isinstance(base, str) else row.metric
+        return None
+    return base if isinstance(base, str) else None
+
+
+def _metric_text(row: ResultRow) -> str:
+    """The metric's name, with the base metric of a trajectory metric's row: ``halftime(encoding)``."""
+    base = base_metric(row)
+    return f"{row.metric}({base})" if base is not None else row.metric
 
 
 def _subjects_text(row: ResultRow) -> str:

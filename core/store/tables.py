@@ -28,6 +28,7 @@ from typing import Any, Iterable, Sequence
 
 from ..compute.cortical import parcel_name
 from ..errors import BrainbenchError
+from .formatting import base_metric
 from .results import ResultRow
 
 KEY_COLUMNS = ("model", "checkpoint", "dataset", "subject", "metric", "options")
@@ -70,15 +71,6 @@ def _depths(layers: Sequence[str]) -> dict[str, tuple[int, float]]:
     """Layer → (index, normalised depth index / (L − 1)), in the model's order."""
     n = len(layers)
     return {layer: (i, i / (n - 1) if n > 1 else 0.0) for i, layer in enumerate(layers)}
-
-
-def base_metric(row: ResultRow) -> str | None:
-    """The base metric of a trajectory metric's row (``halftime`` of ``encoding``), else None."""
-    try:
-        base = json.loads(row.options).get("metric", {}).get("base")
-    except (json.JSONDecodeError, AttributeError):
-        return None
-    return base if isinstance(base, str) else None
 
 
 def result_record(row: ResultRow) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import importlib
 import warnings
 from typing import Callable
 
-from brainbench.core.contract.model import VisionModel
+from brainbench.core.contract.model import PRECISIONS, VisionModel
 from brainbench.core.contract.options import Choice, Float, Floats, Int, PathOption
 from brainbench.core.errors import BrainbenchError
 
@@ -21,7 +21,7 @@ OPTION_TYPES = {
     "seed": Int(0, minimum=0, help="seed of the random initialisation (init)"),
     "weights": PathOption(help="an explicit weights file or folder"),
     "weights_dir": PathOption(help="root of local weights"),
-    "precision": Choice("fp32", "bf16", "fp16", default="fp32"),
+    "precision": Choice(*PRECISIONS, default="fp32"),
     "image_size": Int(minimum=16, help="input resolution in pixels"),
     "mean": Floats(length=3, help="per-channel (R, G, B) normalisation mean"),
     "std": Floats(length=3, above=0, help="per-channel (R, G, B) normalisation s.d."),
